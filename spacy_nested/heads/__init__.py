@@ -1,0 +1,1 @@
+"""Pure torch heads: the papers' equations. Nothing here imports spaCy."""

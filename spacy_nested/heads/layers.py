@@ -1,0 +1,96 @@
+"""Building blocks shared by the heads (pure torch, no spaCy)."""
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Two linear layers with a GELU between (Locate and Label eqs. 3, 5, 10)."""
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(n_in, n_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(n_hidden, n_out)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class SequenceEncoder(nn.Module):
+    """Optional BiLSTM over the encoder output; identity when ``hidden == 0``.
+
+    Padding is packed away, so a row's output never depends on the lengths of
+    its batch mates.
+    """
+
+    def __init__(self, n_in: int, hidden: int, dropout: float = 0.0):
+        super().__init__()
+        self.hidden = hidden
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(n_in, hidden, batch_first=True, bidirectional=True) if hidden else None
+        self.n_out = 2 * hidden if hidden else n_in
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(x)
+        if self.lstm is None or x.shape[1] == 0:
+            return x
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out
+
+
+class SpanMaxPool(nn.Module):
+    """Max-pool token vectors over arbitrary spans without an O(K·N·d) tensor.
+
+    A sparse table (range-maximum query) holds the max over every window of
+    length 2^j starting at every token: ``log2 N`` tensors of shape (B, N, d).
+    The max over ``[s, e)`` is then ``max(T_j[s], T_j[e - 2^j])`` with
+    ``j = floor(log2(e - s))``: two gathers per span. Memory grows with
+    ``B·N·log N·d + K·d``, never with ``K·N·d`` (the authors' code materialises
+    a B×K×N×d tensor: ~11 GiB for one 512-word sentence). Gradients flow to the
+    maximal tokens through ``torch.maximum``/``gather``.
+    """
+
+    def forward(self, h: torch.Tensor, batch: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+        if batch.numel() == 0:
+            return h.new_zeros((0, h.shape[-1]))
+        lengths = (ends - starts).clamp(min=1)
+        levels = self._table(h, int(lengths.max().item()))
+        j = torch.floor(torch.log2(lengths.to(torch.float64))).long()
+        table = torch.stack(levels, dim=0)  # (J, B, N, d)
+        left = table[j, batch, starts]
+        right = table[j, batch, ends - torch.pow(2, j)]
+        return torch.maximum(left, right)
+
+    @staticmethod
+    def _table(h: torch.Tensor, max_len: int):
+        levels = [h]
+        width = 1
+        while width * 2 <= max_len:
+            prev = levels[-1]
+            shifted = torch.cat([prev[:, width:], prev[:, -width:]], dim=1)
+            levels.append(torch.maximum(prev, shifted))
+            width *= 2
+        return levels
+
+
+def gather_tokens(h: torch.Tensor, batch: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``h[batch, index]`` for (B, N, d) ``h`` and (K,) index tensors."""
+    return h[batch, index]
+
+
+def pad_edges(h: torch.Tensor, lengths: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """Put learned sentinel vectors before the first and after the last token.
+
+    Returns (B, N + 2, d) where position ``p + 1`` holds token ``p``, position 0
+    holds ``left`` and position ``lengths[b] + 1`` holds ``right``. Outer
+    boundary words (Locate and Label eq. 4) then always exist; the authors' code
+    clamps them to the inner word at sentence edges instead.
+    """
+    B, N, d = h.shape
+    out = torch.cat([left.expand(B, 1, d), h, right.expand(B, 1, d)], dim=1)
+    positions = torch.arange(N + 2, device=h.device).unsqueeze(0)
+    is_right = positions == (lengths.unsqueeze(1) + 1)
+    return torch.where(is_right.unsqueeze(-1), right.expand(B, N + 2, d), out)
+

@@ -1,0 +1,133 @@
+"""Locate and Label (Shen et al., ACL 2021) as a torch head: eqs. 1–10.
+
+Input: padded token vectors ``X`` (S, N, d) of S segments, their ``lengths``
+and candidate spans ``cands`` (K, 3) = (segment, start, end), half-open. At
+training time the candidates are the positives plus sampled negatives (built
+on the spaCy side, ``codecs/locate_label.py``); at inference, all seeds.
+
+Output tuple:
+``filter_logits`` (K,), ``offsets`` (K, 2), ``cls_logits`` (K', M+1) with
+class 0 = None, ``cls_index`` (K',) the candidate each classifier row belongs
+to, and ``adjusted`` (K', 2) the span the classifier saw.
+
+Choices and deviations (paper first, then the authors' code, SEED_ALGORITHMS.md §1):
+
+* Encoder: the paper's word/char/POS embeddings and BioBERT are replaced by
+  the spaCy encoder (tok2vec or transformer listener); the paper's BiLSTM over
+  them is kept as an option (``lstm_hidden``, 0 = off). No [CLS] context
+  vector (a code-only extra; a tok2vec has none).
+* Span representations (eqs. 1, 2, 4, 8, 9): max-pool + inner boundaries for
+  filter and classifier, max-pool + outer boundaries for the regressor. Max
+  pooling uses a sparse table (``layers.SpanMaxPool``), never a K×N×d tensor.
+  Outer boundary words outside the sentence are learned sentinel vectors
+  (the code clamps them to the inner word).
+* Filter (eq. 3): a single sigmoid logit, as in the paper (the code uses a
+  2-way softmax). **At inference the regressor and classifier run only on the
+  seeds the filter keeps** (p > ``filter_threshold``; default 1/6, the code's
+  rule p_ent > p_none/5); the code scores every seed.
+* Regressor (eq. 5): linear offsets, so boundaries move both ways (the code's
+  sigmoid×N cannot move left). Adjustment (eqs. 6–7): ``floor(t + 1/2)``
+  (the code rounds half-to-even) and clamping to the segment; a span that
+  collapses (start ≥ end) falls back to its seed (the code drops it).
+* Classifier (eq. 10): softmax over M+1 classes on the adjusted spans; at
+  training time on every candidate (the filter gates only inference).
+* Switches: ``use_filter`` (off: every seed is classified, no filter loss),
+  ``use_regressor`` (off: offsets are 0, spans are classified as seeded).
+"""
+from typing import Dict, Tuple
+
+import torch
+from torch import nn
+
+from .layers import MLP, SequenceEncoder, SpanMaxPool, pad_edges
+
+
+class LocateLabelHead(nn.Module):
+    def __init__(
+        self,
+        *,
+        hidden_width: int = 256,
+        lstm_hidden: int = 0,
+        dropout: float = 0.1,
+        use_filter: bool = True,
+        use_regressor: bool = True,
+        filter_threshold: float = 1 / 6,
+        n_inputs: int = 1,
+        n_labels: int = 1,
+    ):
+        super().__init__()
+        self.hidden_width = hidden_width
+        self.lstm_hidden = lstm_hidden
+        self.dropout = dropout
+        self.use_filter = use_filter
+        self.use_regressor = use_regressor
+        self.filter_threshold = filter_threshold
+        self.pool = SpanMaxPool()
+        self.resize(n_inputs, n_labels)
+
+    def dims(self) -> Dict[str, int]:
+        return {"n_inputs": self.n_inputs, "n_labels": self.n_labels}
+
+    def resize(self, n_inputs: int, n_labels: int) -> "LocateLabelHead":
+        """(Re)build the layers for an encoder width and a label count."""
+        self.n_inputs, self.n_labels = int(n_inputs), int(n_labels)
+        self.encoder = SequenceEncoder(self.n_inputs, self.lstm_hidden, self.dropout)
+        d = self.encoder.n_out
+        self.sentinels = nn.Parameter(torch.randn(2, d) * 0.02)
+        self.filter = MLP(3 * d, self.hidden_width, 1, self.dropout) if self.use_filter else None
+        self.regressor = MLP(3 * d, self.hidden_width, 2, self.dropout) if self.use_regressor else None
+        self.classifier = MLP(3 * d, self.hidden_width, self.n_labels + 1, self.dropout)
+        return self
+
+    def forward(self, X: torch.Tensor, lengths: torch.Tensor, cands: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        h = self.encoder(X, lengths)
+        # Position p + 1 of h_pad holds token p; 0 and length + 1 hold the sentinels.
+        h_pad = pad_edges(h, lengths, self.sentinels[0], self.sentinels[1])
+        seg, starts, ends = cands[:, 0], cands[:, 1], cands[:, 2]
+        filter_logits = self._filter(h, h_pad, seg, starts, ends)
+        offsets = self._regress(h, h_pad, seg, starts, ends)
+        keep = self._kept(filter_logits)
+        adjusted = adjust_spans(starts[keep], ends[keep], offsets[keep], lengths[seg[keep]])
+        cls_logits = self.classifier(self._inner(h, h_pad, seg[keep], adjusted[:, 0], adjusted[:, 1]))
+        return filter_logits, offsets, cls_logits, keep, adjusted
+
+    def _inner(self, h, h_pad, seg, starts, ends) -> torch.Tensor:
+        """[maxpool(h[s:e]); h_s; h_{e-1}] (eqs. 1–2 and 8–9)."""
+        return torch.cat([self.pool(h, seg, starts, ends), h_pad[seg, starts + 1], h_pad[seg, ends]], dim=-1)
+
+    def _outer(self, h, h_pad, seg, starts, ends) -> torch.Tensor:
+        """[maxpool(h[s:e]); h_{s-1}; h_e] (eq. 4)."""
+        return torch.cat([self.pool(h, seg, starts, ends), h_pad[seg, starts], h_pad[seg, ends + 1]], dim=-1)
+
+    def _filter(self, h, h_pad, seg, starts, ends) -> torch.Tensor:
+        if self.filter is None:
+            return h.new_zeros(seg.shape[0]) + 0 * self.sentinels.sum()
+        return self.filter(self._inner(h, h_pad, seg, starts, ends)).squeeze(-1)
+
+    def _regress(self, h, h_pad, seg, starts, ends) -> torch.Tensor:
+        if self.regressor is None:
+            return h.new_zeros((seg.shape[0], 2)) + 0 * self.sentinels.sum()
+        return self.regressor(self._outer(h, h_pad, seg, starts, ends))
+
+    def _kept(self, filter_logits: torch.Tensor) -> torch.Tensor:
+        """Indices of the candidates the classifier sees: all while training."""
+        if self.training or self.filter is None:
+            return torch.arange(filter_logits.shape[0], device=filter_logits.device)
+        return torch.nonzero(torch.sigmoid(filter_logits) > self.filter_threshold, as_tuple=False).flatten()
+
+
+def adjust_spans(
+    starts: torch.Tensor, ends: torch.Tensor, offsets: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
+    """Eqs. 6–7 for half-open spans: round with floor(t + 1/2), clamp to [0, length].
+
+    A span that collapses (start >= end) falls back to its seed.
+    """
+    step = torch.floor(offsets.detach() + 0.5).long()
+    new_starts = (starts + step[:, 0]).clamp(min=0)
+    new_ends = torch.minimum(ends + step[:, 1], lengths)
+    bad = new_starts >= new_ends
+    new_starts = torch.where(bad, starts, new_starts)
+    new_ends = torch.where(bad, ends, new_ends)
+    return torch.stack([new_starts, new_ends], dim=1)
+

@@ -1,0 +1,182 @@
+"""Span utilities shared by every detector (numpy only, no spaCy, no torch).
+
+Conventions: a span is a half-open token interval ``[start, end)``, as in
+``spacy.tokens.Span``. Arrays of spans are ``(n, 2)`` int arrays; labelled
+spans carry a third column with the label index.
+
+What lives here:
+
+* seed enumeration over a window set (Locate and Label §2.2),
+* 1-D IoU between spans (Locate and Label §2.2; used by every detector),
+* Soft-NMS (Locate and Label eq. 18 and Algorithm 1),
+* segmentation of documents into sentences or bounded windows, so that every
+  head sees inputs of bounded length whatever the document length.
+"""
+from dataclasses import dataclass
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+
+from spacy.util import registry
+
+Segment = Tuple[int, int, int]  # (doc index, start token, end token)
+
+
+def enumerate_seeds(length: int, widths: Sequence[int]) -> numpy.ndarray:
+    """All spans ``[i, i + w)`` with ``w`` in ``widths`` that fit in ``length``.
+
+    Order: outer loop over width (ascending), inner loop over start, as in the
+    authors' code (the order decides which duplicate wins in decoding). Unlike
+    the code, windows are not truncated at the sentence end, so no seed is a
+    duplicate of another and none needs removing.
+    """
+    rows = [
+        numpy.stack([numpy.arange(0, length - w + 1), numpy.arange(w, length + 1)], axis=1)
+        for w in sorted(set(int(w) for w in widths))
+        if 0 < w <= length
+    ]
+    if not rows:
+        return numpy.zeros((0, 2), dtype="int64")
+    return numpy.concatenate(rows, axis=0).astype("int64")
+
+
+@registry.misc("spacy_nested.window_seeds.v1")
+def make_window_seeds(min_width: int = 1, max_width: int = 10) -> List[int]:
+    """The window set of seed lengths ``min_width..max_width`` (paper: 1–10 for GENIA)."""
+    if min_width < 1 or max_width < min_width:
+        raise ValueError(f"Invalid seed window range {min_width}..{max_width}")
+    return list(range(min_width, max_width + 1))
+
+
+def iou(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
+    """Pairwise 1-D IoU of half-open spans: ``a`` (n, 2), ``b`` (m, 2) -> (n, m).
+
+    IoU(A, B) = |A ∩ B| / |A ∪ B| (Locate and Label §2.2), 0 when disjoint.
+    """
+    a = numpy.asarray(a, dtype="float64").reshape(-1, 2)
+    b = numpy.asarray(b, dtype="float64").reshape(-1, 2)
+    inter = numpy.minimum(a[:, None, 1], b[None, :, 1]) - numpy.maximum(a[:, None, 0], b[None, :, 0])
+    union = numpy.maximum(a[:, None, 1], b[None, :, 1]) - numpy.minimum(a[:, None, 0], b[None, :, 0])
+    return numpy.where(inter > 0, inter / numpy.maximum(union, 1e-12), 0.0)
+
+
+def crosses(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
+    """True when two spans partially overlap (overlap without nesting)."""
+    overlap = min(a[1], b[1]) > max(a[0], b[0])
+    nested = (a[0] <= b[0] and b[1] <= a[1]) or (b[0] <= a[0] and a[1] <= b[1])
+    return overlap and not nested
+
+
+@dataclass
+class ScoredSpans:
+    """Decoded spans of one segment: ``spans`` (n, 3) start, end, label; ``scores`` (n,)."""
+
+    spans: numpy.ndarray
+    scores: numpy.ndarray
+
+    @classmethod
+    def empty(cls) -> "ScoredSpans":
+        return cls(numpy.zeros((0, 3), dtype="int64"), numpy.zeros((0,), dtype="float32"))
+
+    def __len__(self) -> int:
+        return int(self.spans.shape[0])
+
+    def shifted(self, offset: int) -> "ScoredSpans":
+        spans = self.spans.copy()
+        spans[:, :2] += offset
+        return ScoredSpans(spans, self.scores)
+
+
+def dedupe_max(spans: numpy.ndarray, scores: numpy.ndarray) -> ScoredSpans:
+    """One row per (start, end, label), keeping the highest score.
+
+    The authors' code instead adds the first score once per duplicate, a voting
+    boost that pushes scores above 1; we keep scores in [0, 1].
+    """
+    if len(spans) == 0:
+        return ScoredSpans.empty()
+    order = numpy.argsort(-scores, kind="stable")
+    seen = set()
+    keep = []
+    for i in order:
+        key = tuple(int(v) for v in spans[i])
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    keep_arr = numpy.asarray(keep, dtype="int64")
+    return ScoredSpans(spans[keep_arr].astype("int64"), scores[keep_arr].astype("float32"))
+
+
+def soft_nms(
+    spans: numpy.ndarray, scores: numpy.ndarray, *, iou_threshold: float, decay: float, threshold: float
+) -> ScoredSpans:
+    """Soft-NMS as in Locate and Label Algorithm 1 and eq. 18.
+
+    Repeatedly take the highest-scoring remaining span, output it, and multiply
+    the score of every remaining span whose IoU with it is ``>= iou_threshold``
+    (k) by ``decay`` (u); the remaining spans are re-sorted each round (the
+    authors' single pass skips that). Spans whose final score is ``> threshold``
+    (δ) are returned, highest first. Scores only ever shrink, so they stay in
+    [0, 1].
+    """
+    if len(spans) == 0:
+        return ScoredSpans.empty()
+    remaining = list(range(len(spans)))
+    current = scores.astype("float64").copy()
+    overlaps = iou(spans[:, :2], spans[:, :2])
+    out: List[int] = []
+    while remaining:
+        best = max(remaining, key=lambda i: (current[i], -i))
+        remaining.remove(best)
+        out.append(best)
+        for j in remaining:
+            if overlaps[best, j] >= iou_threshold:
+                current[j] *= decay
+    keep = numpy.asarray([i for i in out if current[i] > threshold], dtype="int64")
+    if keep.size == 0:
+        return ScoredSpans.empty()
+    return ScoredSpans(spans[keep].astype("int64"), current[keep].astype("float32"))
+
+
+def remove_crossing(spans: numpy.ndarray, scores: numpy.ndarray) -> ScoredSpans:
+    """The authors' extra decoding step: drop *both* members of every crossing pair."""
+    bad = set()
+    for i in range(len(spans)):
+        for j in range(i + 1, len(spans)):
+            if crosses(tuple(spans[i, :2]), tuple(spans[j, :2])):
+                bad.update((i, j))
+    keep = numpy.asarray([i for i in range(len(spans)) if i not in bad], dtype="int64")
+    if keep.size == 0:
+        return ScoredSpans.empty()
+    return ScoredSpans(spans[keep], scores[keep])
+
+
+def segment_docs(
+    doc_lengths: Sequence[int],
+    sent_starts: Sequence[Optional[Sequence[int]]],
+    max_length: Optional[int] = None,
+) -> List[Segment]:
+    """Cut documents into the units a head processes.
+
+    A document with sentence boundaries is processed sentence by sentence
+    (``sent_starts[i]`` lists the sentence start tokens), otherwise whole.
+    With ``max_length``, any unit longer than that is cut into consecutive
+    windows of at most ``max_length`` tokens, so the cost of a head is bounded
+    by the window, never by the document length. Empty documents yield no segment.
+    """
+    segments: List[Segment] = []
+    for doc_i, (n, starts) in enumerate(zip(doc_lengths, sent_starts)):
+        bounds = list(starts) if starts else [0]
+        bounds = sorted(set(b for b in bounds if 0 <= b < n) | {0}) if n else []
+        for s, e in zip(bounds, bounds[1:] + [n]):
+            segments.extend(_windows(doc_i, s, e, max_length))
+    return segments
+
+
+def _windows(doc_i: int, start: int, end: int, max_length: Optional[int]) -> Iterable[Segment]:
+    if not max_length or end - start <= max_length:
+        return [(doc_i, start, end)]
+    return [(doc_i, s, min(end, s + max_length)) for s in range(start, end, max_length)]
+
+
+SegmentFn = Callable[[Sequence[int], Sequence[Optional[Sequence[int]]]], List[Segment]]

@@ -1,0 +1,53 @@
+import math
+
+import pytest
+import torch
+
+from spacy_nested.heads.losses import binary_focal_loss, categorical_loss, overlap_loss, smooth_l1
+
+
+def test_binary_focal_matches_hand_computation():
+    logits = torch.tensor([0.0, 2.0])
+    targets = torch.tensor([1.0, 0.0])
+    weights = torch.tensor([0.5, 1.0])
+    p = 1 / (1 + math.exp(-2.0))
+    expected = (0.5 * (0.5**2) * -math.log(0.5) + 1.0 * (p**2) * -math.log(1 - p)) / 2
+    assert binary_focal_loss(logits, targets, weights, gamma=2.0).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_binary_focal_gamma0_is_bce():
+    logits = torch.randn(7)
+    targets = (torch.rand(7) > 0.5).float()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    assert binary_focal_loss(logits, targets, gamma=0.0).item() == pytest.approx(bce.item(), rel=1e-5)
+
+
+def test_categorical_loss_weighted_ce_and_focal():
+    logits = torch.tensor([[1.0, 2.0, 0.5], [0.0, 0.0, 0.0]])
+    targets = torch.tensor([1, 2])
+    weights = torch.tensor([1.0, 0.25])
+    logp = torch.log_softmax(logits, -1)
+    ce = [-logp[0, 1].item(), -logp[1, 2].item()]
+    assert categorical_loss(logits, targets, weights).item() == pytest.approx((ce[0] + 0.25 * ce[1]) / 2, rel=1e-5)
+    p = [math.exp(-c) for c in ce]
+    focal = ((1 - p[0]) ** 2 * ce[0] + 0.25 * (1 - p[1]) ** 2 * ce[1]) / 2
+    assert categorical_loss(logits, targets, weights, gamma=2.0).item() == pytest.approx(focal, rel=1e-5)
+
+
+def test_smooth_l1_sums_both_offsets():
+    pred = torch.tensor([[0.5, -3.0]])
+    target = torch.tensor([[0.0, 0.0]])
+    # 0.5 * 0.5^2 = 0.125 ; |−3| − 0.5 = 2.5
+    assert smooth_l1(pred, target).item() == pytest.approx(2.625)
+
+
+def test_overlap_loss_hand_values_and_clamp():
+    pred = torch.tensor([[0.0, 4.0], [10.0, 12.0]])
+    gold = torch.tensor([[2, 6], [0, 2]])
+    # 1 - 2/6 ; disjoint: clamped to exactly 1 (the code's unclamped version gives > 1)
+    assert overlap_loss(pred, gold).item() == pytest.approx(((1 - 2 / 6) + 1.0) / 2)
+
+
+def test_empty_inputs_give_zero():
+    assert binary_focal_loss(torch.zeros(0), torch.zeros(0)).item() == 0.0
+    assert smooth_l1(torch.zeros(0, 2), torch.zeros(0, 2)).item() == 0.0
