@@ -1,0 +1,1 @@
+"""Target encoding and decoding per detector (numpy; no spaCy, no torch)."""

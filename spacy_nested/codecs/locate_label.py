@@ -1,0 +1,185 @@
+"""Locate and Label targets and decoding (numpy; Shen et al. 2021 §2.2, §2.5, §2.6).
+
+Encoding (one segment at a time): every seed is paired with the gold span of
+maximum IoU (ties: the earlier gold span, as in the authors' code). Seeds with
+IoU > α1 are positives (type and boundary offsets of their pair), the rest
+negatives. Choices:
+
+* Gold spans that are no seed (longer than the largest window) are added as
+  positives with offset 0 (authors' code).
+* **Long entities through regression**: a seed that shares its start or its
+  end with a gold span longer than the largest window is also made a positive
+  whose offsets reach that gold span, so the regressor learns to stretch seeds
+  to entities no seed covers (the code leaves such seeds as negatives with no
+  target and relies on luck).
+* Negatives are downsampled to ``neg_ratio`` per positive (+2, as in the code),
+  re-drawn at every update.
+* Soft-example weights (eq. 11) are computed **per example**: ``IoU^η`` at or
+  above the stage's threshold α, ``(1 - IoU)^η`` below it. The authors' code
+  broadcasts an (n, 1) loss against an (n,) weight vector into an n×n matrix,
+  which multiplies the summed loss by the mean weight and so never weights
+  any example; ``η = 0`` turns soft examples off.
+* Classifier targets (relabelling with α2) are computed from the span the
+  regressor produced: the paired gold type if IoU(adjusted, pair) ≥ α2, else
+  None. Negatives are measured against their nearest gold span (the code uses
+  the seed itself, giving every negative weight 1).
+
+Decoding: label = argmax of the classifier, None dropped, score = that class's
+probability (eq. 10); duplicates of (start, end, label) keep their best score
+(no voting boost, so scores stay in [0, 1]); then Soft-NMS (eq. 18, Algorithm
+1) with IoU threshold k and decay u, keeping scores > δ. The code's removal of
+crossing spans is an option (``remove_crossing``).
+"""
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy
+
+from ..spans import ScoredSpans, dedupe_max, enumerate_seeds, iou, remove_crossing, soft_nms
+
+
+@dataclass
+class LocateLabelTargets:
+    """Candidates of one segment and their training targets (arrays of length K)."""
+
+    spans: numpy.ndarray  # (K, 2) candidate spans
+    positive: numpy.ndarray  # (K,) bool, IoU with pair > α1
+    labels: numpy.ndarray  # (K,) label index + 1 of the pair for positives, 0 = None
+    offsets: numpy.ndarray  # (K, 2) gold - candidate boundaries for positives, else 0
+    pair_spans: numpy.ndarray  # (K, 2) the paired gold span; (0, 0) when the segment has none
+    pair_labels: numpy.ndarray  # (K,) label index + 1 of the pair; 0 when none
+    ious: numpy.ndarray  # (K,) IoU with the pair
+    weights: numpy.ndarray  # (K,) eq. 11 with α1
+
+    def __len__(self) -> int:
+        return int(self.spans.shape[0])
+
+
+def soft_weights(ious: numpy.ndarray, alpha: float, eta: float) -> numpy.ndarray:
+    """Eq. 11: IoU^η when IoU ≥ α, (1 - IoU)^η otherwise."""
+    ious = numpy.asarray(ious, dtype="float64")
+    return numpy.where(ious >= alpha, ious**eta, (1.0 - ious) ** eta).astype("float32")
+
+
+def encode(
+    gold: numpy.ndarray,
+    length: int,
+    widths: Sequence[int],
+    *,
+    alpha1: float = 0.7,
+    eta: float = 1.0,
+    neg_ratio: float = 5.0,
+    long_span_anchors: bool = True,
+    rng: "numpy.random.Generator | None" = None,
+) -> LocateLabelTargets:
+    """Candidates and targets for one segment. ``gold`` is (G, 3): start, end, label + 1."""
+    gold = numpy.asarray(gold, dtype="int64").reshape(-1, 3)
+    seeds = enumerate_seeds(length, widths)
+    extra = _missing_gold(seeds, gold)
+    spans = numpy.concatenate([seeds, extra], axis=0)
+    if len(gold) == 0:
+        overlaps = numpy.zeros((len(spans), 0))
+        pair = numpy.zeros(len(spans), dtype="int64")
+        best = numpy.zeros(len(spans))
+    else:
+        overlaps = iou(spans, gold[:, :2])
+        pair = overlaps.argmax(axis=1)
+        best = overlaps[numpy.arange(len(spans)), pair]
+    positive = best > alpha1
+    if long_span_anchors and len(gold):
+        pair, best, positive = _anchor_long_spans(spans, gold, max(widths), overlaps, pair, best, positive)
+    targets = _make_targets(spans, gold, pair, best, positive, eta)
+    return _subsample(targets, neg_ratio, rng)
+
+
+def _missing_gold(seeds: numpy.ndarray, gold: numpy.ndarray) -> numpy.ndarray:
+    seed_set = {(int(s), int(e)) for s, e in seeds}
+    missing = sorted({(int(s), int(e)) for s, e, _ in gold} - seed_set)
+    return numpy.asarray(missing, dtype="int64").reshape(-1, 2)
+
+
+def _anchor_long_spans(spans, gold, max_width, overlaps, pair, best, positive):
+    """Seeds sharing a boundary with a gold span longer than any seed reach it by regression."""
+    pair, best, positive = pair.copy(), best.copy(), positive.copy()
+    long_gold = [g for g in range(len(gold)) if gold[g, 1] - gold[g, 0] > max_width]
+    for k in numpy.flatnonzero(~positive):
+        s, e = spans[k]
+        anchored = [g for g in long_gold if gold[g, 0] == s or gold[g, 1] == e]
+        if anchored:
+            g = max(anchored, key=lambda g: overlaps[k, g])
+            pair[k], best[k], positive[k] = g, overlaps[k, g], True
+    return pair, best, positive
+
+
+def _make_targets(spans, gold, pair, best, positive, eta) -> LocateLabelTargets:
+    K = len(spans)
+    if len(gold):
+        pair_spans = gold[pair, :2]
+        pair_labels = gold[pair, 2]
+    else:
+        pair_spans = numpy.zeros((K, 2), dtype="int64")
+        pair_labels = numpy.zeros(K, dtype="int64")
+    # Eq. 11 by stage-1 outcome (anchored long-span positives may lie below α1).
+    weights = numpy.where(positive, best**eta, (1.0 - best) ** eta)
+    return LocateLabelTargets(
+        spans=spans,
+        positive=positive,
+        labels=numpy.where(positive, pair_labels, 0),
+        offsets=numpy.where(positive[:, None], pair_spans - spans, 0),
+        pair_spans=pair_spans,
+        pair_labels=numpy.where(best > 0, pair_labels, 0),
+        ious=best.astype("float32"),
+        weights=weights.astype("float32"),
+    )
+
+
+def _subsample(t: LocateLabelTargets, neg_ratio: float, rng) -> LocateLabelTargets:
+    negatives = numpy.flatnonzero(~t.positive)
+    n_keep = int(min(len(negatives), neg_ratio * int(t.positive.sum()) + 2))
+    if neg_ratio <= 0 or n_keep >= len(negatives):
+        return t
+    rng = rng if rng is not None else numpy.random.default_rng()
+    chosen = rng.choice(negatives, size=n_keep, replace=False)
+    keep = numpy.sort(numpy.concatenate([numpy.flatnonzero(t.positive), chosen]))
+    return LocateLabelTargets(**{f: getattr(t, f)[keep] for f in t.__dataclass_fields__})
+
+
+def classifier_targets(
+    adjusted: numpy.ndarray, pair_spans: numpy.ndarray, pair_labels: numpy.ndarray, *, alpha2: float, eta: float
+):
+    """Relabel adjusted spans (§2.4): (labels, weights) for the classifier (eqs. 11, 16)."""
+    if len(adjusted) == 0:
+        return numpy.zeros(0, dtype="int64"), numpy.zeros(0, dtype="float32")
+    a = numpy.asarray(adjusted, dtype="float64")
+    p = numpy.asarray(pair_spans, dtype="float64")
+    inter = numpy.minimum(a[:, 1], p[:, 1]) - numpy.maximum(a[:, 0], p[:, 0])
+    union = numpy.maximum(a[:, 1], p[:, 1]) - numpy.minimum(a[:, 0], p[:, 0])
+    ious = numpy.where((inter > 0) & (pair_labels > 0), inter / numpy.maximum(union, 1e-12), 0.0)
+    labels = numpy.where(ious >= alpha2, pair_labels, 0)
+    return labels.astype("int64"), soft_weights(ious, alpha2, eta)
+
+
+def decode(
+    adjusted: numpy.ndarray,
+    probs: numpy.ndarray,
+    *,
+    use_soft_nms: bool = True,
+    nms_iou: float = 0.7,
+    nms_decay: float = 0.9,
+    threshold: float = 0.45,
+    drop_crossing: bool = False,
+) -> ScoredSpans:
+    """Entities of one segment from adjusted spans (K', 2) and class probabilities (K', M+1)."""
+    if len(adjusted) == 0:
+        return ScoredSpans.empty()
+    labels = probs.argmax(axis=1)
+    scores = probs[numpy.arange(len(probs)), labels]
+    keep = labels > 0
+    spans = numpy.concatenate([adjusted[keep], (labels[keep] - 1)[:, None]], axis=1)
+    found = dedupe_max(spans, scores[keep])
+    if drop_crossing:
+        found = remove_crossing(found.spans, found.scores)
+    if use_soft_nms:
+        return soft_nms(found.spans, found.scores, iou_threshold=nms_iou, decay=nms_decay, threshold=threshold)
+    above = found.scores > threshold
+    return ScoredSpans(found.spans[above], found.scores[above])

@@ -1,0 +1,1 @@
+"""thinc architectures: chain(tok2vec or transformer listener, torch head)."""

@@ -1,0 +1,1 @@
+"""spaCy components: one file per factory plus the shared base pipe."""
