@@ -1,0 +1,118 @@
+"""Every ``configs/*.cfg`` initializes and trains for two steps on a tiny corpus.
+
+Overrides, and only these: ``paths.train``/``paths.dev`` (a DocBin of the
+nested fixture), the name of any spacy-transformers model (a tiny random BERT
+written offline, ``tests/tiny_bert.py``) and the sizes of the nested
+detectors' heads (``hidden_width``, ``lstm_hidden``), so the GENIA settings
+(1024 / BiLSTM 512) stay fast on CPU. Training follows ``spacy train``:
+``init_nlp(config)``, then ``nlp.update(sgd=False)`` + ``finish_update`` with
+the config's optimizer, the configured frozen and annotating components, and
+an ``nlp.evaluate`` on the dev corpus.
+"""
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_bert import (
+    make_concatenated_doc,
+    make_nested_docs,
+    make_tiny_bert,
+    set_offline,
+    train_step,
+)
+
+set_offline()
+
+import spacy  # noqa: E402
+from spacy.schemas import ConfigSchemaTraining  # noqa: E402
+from spacy.tokens import DocBin  # noqa: E402
+from spacy.training.initialize import init_nlp  # noqa: E402
+from spacy.util import load_config, registry, resolve_dot_names  # noqa: E402
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = sorted(CONFIG_DIR.glob("*.cfg"))
+MAX_HIDDEN_WIDTH = 32
+MAX_LSTM_HIDDEN = 16
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_dir(tmp_path_factory) -> str:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="module")
+def corpus_path(tmp_path_factory) -> Path:
+    vocab = spacy.blank("en").vocab
+    docs = make_nested_docs(vocab) + [make_concatenated_doc(vocab)]
+    for doc in docs:
+        assert doc.text == " ".join(t.text for t in doc)
+    path = tmp_path_factory.mktemp("corpus") / "tiny.spacy"
+    DocBin(docs=docs, store_user_data=True).to_disk(path)
+    return path
+
+
+def test_configs_found():
+    names = {p.name for p in CONFIGS}
+    assert {"genia.cfg", "genia_cpu.cfg"} <= names
+
+
+def _tiny_config(cfg_path: Path, bert_dir: str, corpus: Path):
+    config = load_config(cfg_path, interpolate=False)
+    config["paths"]["train"] = str(corpus)
+    config["paths"]["dev"] = str(corpus)
+    n_transformers = 0
+    for name, component in config["components"].items():
+        model = component.get("model", {})
+        arch = str(model.get("@architectures", ""))
+        if arch.startswith("spacy-transformers.TransformerModel"):
+            model["name"] = bert_dir
+            n_transformers += 1
+        if arch.startswith("spacy_nested."):
+            if "hidden_width" in model:
+                model["hidden_width"] = min(int(model["hidden_width"]), MAX_HIDDEN_WIDTH)
+            if "lstm_hidden" in model:
+                model["lstm_hidden"] = min(int(model["lstm_hidden"]), MAX_LSTM_HIDDEN)
+    return config, n_transformers
+
+
+@pytest.mark.parametrize("cfg_path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_config_trains_two_steps(cfg_path, tiny_bert_dir, corpus_path):
+    config, n_transformers = _tiny_config(cfg_path, tiny_bert_dir, corpus_path)
+    spacy.util.fix_random_seed(0)
+    nlp = init_nlp(config, use_gpu=-1)
+    if n_transformers:
+        assert "transformer" in nlp.pipe_names
+    filled = nlp.config.interpolate()
+    T = registry.resolve(filled["training"], schema=ConfigSchemaTraining)
+    train_corpus, dev_corpus = resolve_dot_names(filled, [T["train_corpus"], T["dev_corpus"]])
+    examples = list(train_corpus(nlp))
+    assert len(examples) == 7
+    assert all(len(eg.reference.spans["nested"]) > 0 for eg in examples)
+    # the whitespace tokenizer gives the stored tokens back
+    assert all(eg.x.text == eg.y.text and len(eg.x) == len(eg.y) for eg in examples)
+    optimizer = T["optimizer"]
+    frozen = T["frozen_components"]
+    annotating = T["annotating_components"]
+    trainable = [
+        name
+        for name, proc in nlp.pipeline
+        if name not in frozen and getattr(proc, "is_trainable", False) and hasattr(proc, "update")
+    ]
+    for step in range(2):
+        losses = train_step(nlp, examples, optimizer, drop=T["dropout"], exclude=frozen, annotates=annotating)
+        optimizer.step_schedules()
+        assert set(trainable) <= set(losses), (step, losses)
+        for name, value in losses.items():
+            assert math.isfinite(value), (cfg_path.name, step, name, value)
+    for name in trainable:
+        if name not in ("tok2vec", "transformer"):
+            assert losses[name] > 0, (cfg_path.name, losses)
+    scores = nlp.evaluate(list(dev_corpus(nlp)))
+    # as spacy train's evaluation: weights of missing scores are dropped, the rest must be numbers
+    assert isinstance(scores.get("spans_nested_f"), float), sorted(scores)
+    weights = {k: w for k, w in T["score_weights"].items() if w and scores.get(k) is not None}
+    assert weights.get("spans_nested_f", 0) > 0, (cfg_path.name, dict(T["score_weights"]))
+    assert all(isinstance(scores[k], (int, float)) for k in weights)
+    doc = nlp(examples[0].x.text)
+    assert "nested" in doc.spans
