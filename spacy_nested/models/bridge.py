@@ -22,6 +22,7 @@ sizes are set in ``init`` and stored next to the ``state_dict``, so
 (SPACY_INTEGRATION.md §2.5, option A). Weights saved from any device are
 mapped to the current one on load.
 """
+import os
 from io import BytesIO
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -32,6 +33,11 @@ from thinc.types import Floats2d
 from spacy.tokens import Doc
 
 from ..spans import Segment
+
+# torch's OpenMP thread pool is not fork-safe: a worker forked by
+# nlp.pipe(n_process=N) that inherits it deadlocks on its first forward pass.
+# Forked children therefore run torch on one thread each.
+os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 Extras = Tuple[Any, ...]
 DetectorInput = Tuple[List[Doc], List[Segment], Extras]

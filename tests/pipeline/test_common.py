@@ -1,0 +1,180 @@
+"""Behaviour every nested span detector shares (parametrised over the factories)."""
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc
+from spacy.training import Example
+
+from .nested_fixture import LABELS, SENTENCES, build_nlp, make_doc, make_examples, train
+
+DETECTORS = ["locate_label_ner"]
+N_ITER = 60
+
+
+@pytest.fixture(scope="module", params=DETECTORS)
+def trained(request):
+    nlp = build_nlp(request.param)
+    examples = make_examples(nlp)
+    losses = train(nlp, examples, N_ITER)
+    return request.param, nlp, examples, losses
+
+
+def _spans(doc, key="nested"):
+    group = doc.spans[key]
+    return [(sp.start, sp.end, sp.label_) for sp in group], numpy.asarray(group.attrs["scores"], dtype="float64")
+
+
+def _assert_same(docs_a, docs_b):
+    for a, b in zip(docs_a, docs_b):
+        spans_a, scores_a = _spans(a)
+        spans_b, scores_b = _spans(b)
+        assert spans_a == spans_b
+        assert numpy.allclose(scores_a, scores_b, atol=1e-5)
+
+
+def test_registered_without_import():
+    nlp = spacy.blank("en")
+    for name in DETECTORS:
+        nlp.add_pipe(name)
+        assert nlp.get_pipe(name).key == "nested"
+
+
+def test_overfits_small_nested_set(trained):
+    name, nlp, examples, losses = trained
+    assert losses[-1] < 0.2 * losses[0]
+    scores = nlp.evaluate(examples)
+    assert scores["spans_nested_f"] >= 0.9
+    assert set(scores["spans_nested_per_type"]) <= set(LABELS)
+
+
+def test_predictions_are_well_formed(trained):
+    name, nlp, examples, _ = trained
+    docs = list(nlp.pipe(text for text, _ in SENTENCES))
+    assert sum(len(d.spans["nested"]) for d in docs) > 0
+    for doc in docs:
+        spans, scores = _spans(doc)
+        assert len(scores) == len(spans)
+        assert ((scores >= 0) & (scores <= 1)).all()
+        assert all(0 <= s < e <= len(doc) and label in LABELS for s, e, label in spans)
+
+
+def test_double_typed_span_is_scored_per_type(trained):
+    _, nlp, examples, _ = trained
+    doc = nlp(SENTENCES[0][0])
+    found = set(_spans(doc)[0])
+    assert {(0, 1, "protein"), (0, 2, "DNA")} <= found  # nested pair on the same start
+
+
+def test_label_order_is_fixed_and_stored(trained, tmp_path):
+    name, nlp, _, _ = trained
+    assert list(nlp.get_pipe(name).labels) == LABELS
+    nlp.to_disk(tmp_path / "p")
+    assert list(spacy.load(tmp_path / "p").get_pipe(name).labels) == LABELS
+
+
+def test_disk_and_bytes_round_trip_identical(trained, tmp_path):
+    name, nlp, _, _ = trained
+    texts = [text for text, _ in SENTENCES]
+    before = list(nlp.pipe(texts))
+    nlp.to_disk(tmp_path / "model")
+    _assert_same(before, spacy.load(tmp_path / "model").pipe(texts))
+    fresh = build_nlp(name)
+    fresh.initialize(lambda: make_examples(fresh))
+    fresh.from_bytes(nlp.to_bytes())
+    _assert_same(before, fresh.pipe(texts))
+
+
+def test_batch_size_and_n_process_do_not_change_output(trained):
+    name, nlp, _, _ = trained
+    texts = [text for text, _ in SENTENCES] * 4
+    one = list(nlp.pipe(texts, batch_size=1))
+    _assert_same(one, nlp.pipe(texts, batch_size=32))
+    _assert_same(one, nlp.pipe(texts, batch_size=32, n_process=2))
+
+
+def test_gradient_reaches_shared_tok2vec():
+    for name in DETECTORS:
+        nlp = build_nlp(name)
+        examples = make_examples(nlp)
+        optimizer = nlp.initialize(lambda: examples)
+        tok2vec = nlp.get_pipe("tok2vec").model
+        nlp.update(examples, sgd=optimizer)  # the first update may be all warm-up
+        before = [p.copy() for p in _params(tok2vec)]
+        nlp.update(examples, sgd=optimizer, exclude=[])
+        after = _params(tok2vec)
+        assert any(not numpy.allclose(a, b) for a, b in zip(before, after))
+
+
+def _params(model):
+    return [node.get_param(n) for node in model.walk() for n in node.param_names if node.has_param(n)]
+
+
+def test_odd_docs_work(trained):
+    name, nlp, _, _ = trained
+    long_text = " ".join(SENTENCES[1][0].split(" ") * 250)  # 2,250 tokens, no sentence starts
+    for text in ["", "IL-2", "  ", long_text, "ünïcödé 🙂 IL-2 gene"]:
+        doc = nlp(text)
+        spans, scores = _spans(doc)
+        assert all(0 <= s < e <= len(doc) for s, e, _ in spans)
+        assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_sentence_starts_make_segments(trained):
+    name, nlp, _, _ = trained
+    words = []
+    for text, _ in SENTENCES[:3]:
+        words.extend(text.split(" "))
+    doc = Doc(nlp.vocab, words=words)
+    i = 0
+    for text, _ in SENTENCES[:3]:
+        n = len(text.split(" "))
+        for j in range(n):
+            doc[i + j].is_sent_start = j == 0
+        i += n
+    for _, proc in nlp.pipeline:
+        doc = proc(doc)
+    per_sentence = [nlp(text) for text, _ in SENTENCES[:3]]
+    offset, expected = 0, []
+    for d in per_sentence:
+        expected.extend((s + offset, e + offset, label) for s, e, label in _spans(d)[0])
+        offset += len(d)
+    got = _spans(doc)[0]
+    assert sorted(got) == sorted(expected)
+    lengths = [len(text.split(" ")) for text, _ in SENTENCES[:3]]
+    edges = (lengths[0], lengths[0] + lengths[1])
+    assert all(not any(s < b < e for b in edges) for s, e, _ in got)  # nothing crosses a sentence edge
+
+
+def test_initialize_without_spans_is_a_clear_error():
+    for name in DETECTORS:
+        nlp = build_nlp(name)
+        examples = [Example(nlp.make_doc("a b c"), make_doc(nlp.vocab, "a b c", [], key="sc"))]
+        with pytest.raises(ValueError, match="no labels.*spans_key"):
+            nlp.initialize(lambda: examples)
+
+
+def test_unknown_label_in_update_is_a_clear_error():
+    for name in DETECTORS:
+        nlp = build_nlp(name)
+        nlp.initialize(lambda: make_examples(nlp))
+        bad = [Example(nlp.make_doc("a b c"), make_doc(nlp.vocab, "a b c", [(0, 1, "GPE")]))]
+        with pytest.raises(ValueError, match="'GPE' is not in the component's label set"):
+            nlp.update(bad)
+
+
+def test_labels_given_at_initialize_keep_their_order():
+    for name in DETECTORS:
+        nlp = build_nlp(name)
+        given = ["protein", "DNA", "RNA", "cell_type", "cell_line", "extra"]
+        nlp.config["initialize"]["components"][name] = {"labels": given}
+        nlp.initialize(lambda: make_examples(nlp))
+        assert list(nlp.get_pipe(name).labels) == given
+
+
+def test_scorer_keys_follow_spans_key():
+    for name in DETECTORS:
+        nlp = build_nlp(name, config={"spans_key": "ents_nested"})
+        examples = make_examples(nlp, key="ents_nested")
+        nlp.initialize(lambda: examples)
+        scores = nlp.evaluate(examples)
+        assert {"spans_ents_nested_p", "spans_ents_nested_r", "spans_ents_nested_f"} <= set(scores)
