@@ -33,3 +33,39 @@ def nested_score(examples: Iterable[Example], *, spans_key: str = "nested", **kw
 @registry.scorers("spacy_nested.nested_scorer.v1")
 def make_nested_scorer() -> Callable[..., Dict[str, Any]]:
     return nested_score
+
+
+LENGTH_BUCKETS = ("1", "2", "3", "4", "5-9", ">=10")
+
+
+def length_bucket(n_tokens: int) -> str:
+    """The entity-length groups of the papers' Tables 2/3: 1, 2, 3, 4, 5–9, ≥10."""
+    if n_tokens <= 4:
+        return str(n_tokens)
+    return "5-9" if n_tokens < 10 else ">=10"
+
+
+def _prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"p": p, "r": r, "f": f, "n_gold": n_gold, "n_pred": n_pred}
+
+
+def score_by_length(pairs: Iterable[Any], spans_key: str = "nested") -> Dict[str, Dict[str, float]]:
+    """Strict P/R/F per entity-length bucket over (gold_doc, predicted_doc) pairs.
+
+    Both docs must share their tokenization (as with the whitespace tokenizer).
+    Precision of a bucket counts predictions of that length, recall gold spans of it.
+    """
+    counts = {b: [0, 0, 0] for b in ("all", *LENGTH_BUCKETS)}  # tp, pred, gold
+    for gold_doc, pred_doc in pairs:
+        gold = {(s.start, s.end, s.label_) for s in gold_doc.spans.get(spans_key, [])}
+        pred = {(s.start, s.end, s.label_) for s in pred_doc.spans.get(spans_key, [])}
+        for spans, column in ((pred, 1), (gold, 2)):
+            for start, end, label in spans:
+                for bucket in ("all", length_bucket(end - start)):
+                    counts[bucket][column] += 1
+                    if column == 1 and (start, end, label) in gold:
+                        counts[bucket][0] += 1
+    return {b: _prf(*c) for b, c in counts.items()}

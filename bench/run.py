@@ -1,0 +1,185 @@
+"""Side-by-side benchmark of the nested detectors and spaCy's two span baselines.
+
+    python bench/run.py [--data ../shared/data/genia] [--epochs 6] [--only NAME ...] [--force]
+
+For each pipeline: train its config on the same GENIA train/dev DocBins with the
+same tok2vec, optimizer, batcher and epochs (skipped when
+``bench/out/<name>/model-best`` exists), then measure
+
+* dev P/R/F (strict, boundaries + type) overall and per entity length,
+* words/s with ``spacy benchmark speed --batch-size 128`` on dev,
+* peak RSS of a process that loads the pipeline and predicts one 1,000-token
+  document (and the growth over the RSS after loading).
+
+Each pipeline's numbers are cached in ``bench/out/<name>/bench.json``; the table
+goes to ``bench/out/results.md`` and stdout.
+"""
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+OUT = HERE / "out"
+
+PIPELINES: Dict[str, Dict] = {
+    "spancat": {"config": "configs/genia_spancat_cpu.cfg", "overrides": [], "what": "spaCy spancat, ngram suggester 1-10"},
+    "span_finder": {"config": "configs/genia_span_finder_cpu.cfg", "overrides": [], "what": "spaCy span_finder + spancat"},
+    "locate_label": {"config": "configs/genia_cpu.cfg", "overrides": [], "what": "locate_label_ner, windows 1-10"},
+    "locate_label_w4": {
+        "config": "configs/genia_cpu.cfg",
+        "overrides": ["--components.locate_label_ner.seed_widths.max_width", "4"],
+        "what": "locate_label_ner, windows 1-4 (long entities via regression)",
+    },
+}
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "genia"))
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--force", action="store_true", help="re-measure (training is still reused)")
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    train, dev = convert(Path(args.data))
+    names = args.only or list(PIPELINES)
+    results = {}
+    for name in names:
+        results[name] = run_one(name, PIPELINES[name], train, dev, args.epochs, args.force)
+    table = render(results)
+    (OUT / "results.md").write_text(table, encoding="utf8")
+    print(table)
+
+
+def convert(data: Path):
+    corpus = OUT / "corpus"
+    corpus.mkdir(exist_ok=True)
+    train, dev = corpus / "train.spacy", corpus / "dev.spacy"
+    if not train.exists():
+        _run([sys.executable, "-m", "spacy_nested", "convert", str(data / "train.jsonl"), str(train)])
+    if not dev.exists():
+        _run([sys.executable, "-m", "spacy_nested", "convert", str(data / "dev.jsonl"), str(dev), "--split-tokens"])
+    return train, dev
+
+
+def run_one(name: str, spec: Dict, train: Path, dev: Path, epochs: int, force: bool) -> Dict:
+    folder = OUT / name
+    cached = folder / "bench.json"
+    if cached.exists() and not force:
+        return json.loads(cached.read_text())
+    model = folder / "model-best"
+    if not model.exists():
+        cmd = [sys.executable, "-m", "spacy", "train", str(REPO / spec["config"]), "--output", str(folder)]
+        cmd += ["--paths.train", str(train), "--paths.dev", str(dev), "--training.max_epochs", str(epochs)]
+        _run(cmd + spec["overrides"], log=folder.with_suffix(".train.log"))
+    result = {"name": name, "what": spec["what"], "config": spec["config"], "overrides": spec["overrides"]}
+    result["switches"] = switches(model)
+    result.update(accuracy(model, dev))
+    result["words_per_s"] = speed(model, dev)
+    result.update(memory(model, dev))
+    cached.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _run(cmd: List[str], log: Optional[Path] = None) -> str:
+    print("$", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def _python(code: str, *args: str) -> Dict:
+    return json.loads(_run([sys.executable, "-c", code, *args]).strip().splitlines()[-1])
+
+
+SWITCHES = """
+import json, sys, spacy
+nlp = spacy.load(sys.argv[1])
+cfg = {}
+for name, comp in nlp.config["components"].items():
+    if comp.get("factory", "").endswith("_ner"):
+        model = {k: v for k, v in comp["model"].items() if not isinstance(v, dict)}
+        cfg = {k: v for k, v in comp.items() if k not in ("model", "scorer", "factory")}
+        cfg["model"] = model
+print(json.dumps(cfg))
+"""
+
+ACCURACY = """
+import json, sys, spacy
+from spacy.tokens import DocBin
+from spacy_nested.scoring import score_by_length
+nlp = spacy.load(sys.argv[1])
+gold = list(DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab))
+pred = nlp.pipe([g.text for g in gold], batch_size=256)
+scores = score_by_length(zip(gold, pred), "nested")
+long = [scores[b] for b in ("5-9", ">=10")]
+n_gold = sum(s["n_gold"] for s in long)
+tp = sum(s["r"] * s["n_gold"] for s in long)
+print(json.dumps({"dev": scores, "recall_5plus": tp / n_gold if n_gold else 0.0, "n_gold_5plus": n_gold}))
+"""
+
+MEMORY = """
+import json, resource, sys, spacy
+from spacy.tokens import DocBin
+nlp = spacy.load(sys.argv[1])
+words = []
+for doc in DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab):
+    words.extend(t.text for t in doc)
+    if len(words) >= 1000:
+        break
+text = " ".join(words[:1000])
+nlp("warm up")
+after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+doc = nlp(text)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_rss_mb": peak / 1024, "rss_growth_1k_mb": (peak - after_load) / 1024, "tokens": len(doc)}))
+"""
+
+
+def switches(model: Path) -> Dict:
+    return _python(SWITCHES, str(model))
+
+
+def accuracy(model: Path, dev: Path) -> Dict:
+    return _python(ACCURACY, str(model), str(dev))
+
+
+def memory(model: Path, dev: Path) -> Dict:
+    return _python(MEMORY, str(model), str(dev))
+
+
+def speed(model: Path, dev: Path) -> float:
+    out = _run([sys.executable, "-m", "spacy", "benchmark", "speed", str(model), str(dev), "--batch-size", "128"])
+    match = re.search(r"Outcome:\s*([\d.,]+)\s*words/s", out)
+    if not match:
+        raise SystemExit(f"could not read words/s from:\n{out}")
+    return float(match.group(1).replace(",", ""))
+
+
+def render(results: Dict[str, Dict]) -> str:
+    buckets = ("1", "2", "3", "4", "5-9", ">=10")
+    head = "| pipeline | dev P | dev R | dev F1 | " + " | ".join(f"F1 len {b}" for b in buckets)
+    head += " | R len>=5 | words/s | peak RSS 1k-token doc (MB) |\n"
+    head += "|" + "---|" * (4 + len(buckets) + 3) + "\n"
+    rows = []
+    for name, r in results.items():
+        dev = r["dev"]
+        cells = [name, *(f"{100 * dev['all'][k]:.2f}" for k in ("p", "r", "f"))]
+        cells += [f"{100 * dev[b]['f']:.1f}" for b in buckets]
+        cells += [f"{100 * r['recall_5plus']:.1f}", f"{r['words_per_s']:,.0f}", f"{r['peak_rss_mb']:.0f}"]
+        rows.append("| " + " | ".join(cells) + " |")
+    notes = [f"- **{n}**: {r['what']}; switches: `{json.dumps(r['switches'], sort_keys=True)}`" for n, r in results.items()]
+    return head + "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n"
+
+
+if __name__ == "__main__":
+    main()

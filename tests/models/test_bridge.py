@@ -1,0 +1,57 @@
+import numpy
+import torch
+from thinc.api import NumpyOps, Model
+
+from spacy_nested.models.bridge import (
+    convert_segment_inputs,
+    convert_tuple_outputs,
+    deserialize_head,
+    serialize_head,
+)
+from spacy_nested.heads.locate_label import LocateLabelHead
+
+
+class _Shim:
+    device = torch.device("cpu")
+
+
+def _model():
+    model = Model("probe", lambda *a: None)
+    model._shims = [_Shim()]
+    return model
+
+
+def test_segments_are_padded_and_gradients_scattered_back():
+    model = _model()
+    vecs = [numpy.arange(12, dtype="f").reshape(6, 2), numpy.ones((3, 2), dtype="f")]
+    segments = [(0, 0, 4), (0, 4, 6), (1, 0, 3)]
+    args, backprop = convert_segment_inputs(model, (vecs, segments, (numpy.array([[0, 1, 2]]),)), True)
+    X, lengths, extra = args.args
+    assert X.shape[0] == 3 and X.shape[1] >= 4 and lengths.tolist() == [4, 2, 3]
+    assert torch.equal(X[1, :2], torch.tensor(vecs[0][4:6]))
+    assert extra.dtype == torch.long
+    d_X = torch.zeros_like(X)
+    d_X[1, :2] = 1.0
+    d_X[2, :3] = 2.0
+    d_X[0, 5:] = 99.0  # padding: must never reach a token
+    d_vecs = backprop(type(args)(args=(d_X,), kwargs={}))
+    assert d_vecs[0][:4].sum() == 0 and (d_vecs[0][4:] == 1).all()
+    assert (d_vecs[1] == 2).all()
+
+
+def test_outputs_convert_and_only_float_outputs_get_gradients():
+    model = _model()
+    a = torch.randn(3, requires_grad=True)
+    out, backprop = convert_tuple_outputs(model, (None, (a * 2, torch.tensor([1, 2]))), True)
+    assert out[0].dtype == numpy.float32 and out[1].dtype.kind == "i"
+    grads = backprop([numpy.ones(3, dtype="f"), None])
+    assert len(grads.args[0]) == 1 and torch.equal(grads.kwargs["grad_tensors"][0], torch.ones(3))
+
+
+def test_head_serialization_restores_sizes_and_weights():
+    head = LocateLabelHead(hidden_width=8).resize(5, 3)
+    data = serialize_head(head)
+    fresh = deserialize_head(LocateLabelHead(hidden_width=8), data, torch.device("cpu"))
+    assert fresh.dims() == {"n_inputs": 5, "n_labels": 3}
+    for (k, v), (k2, v2) in zip(head.state_dict().items(), fresh.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
