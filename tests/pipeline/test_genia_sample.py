@@ -1,0 +1,30 @@
+"""The detectors on 30 real GENIA sentences (skipped without ../shared/data)."""
+from itertools import islice
+
+import pytest
+from spacy.training import Example
+
+from spacy_nested.formats.base import sentences_to_docs
+from spacy_nested.formats.jsonl import read_jsonl
+
+from .nested_fixture import build_nlp, train
+from .test_common import DETECTORS
+
+
+@pytest.fixture(scope="module")
+def genia_docs(shared_data):
+    sentences = list(islice(read_jsonl(shared_data / "genia" / "train.jsonl"), 30))
+    return sentences
+
+
+@pytest.mark.parametrize("factory", DETECTORS)
+def test_learns_on_30_genia_sentences(factory, genia_docs):
+    nlp = build_nlp(factory)
+    gold = list(sentences_to_docs(genia_docs, nlp.vocab))
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
+    assert sum(len(doc.spans["nested"]) for doc in gold) > 50
+    losses = train(nlp, examples, 40)
+    assert losses[-1] < 0.5 * losses[0]
+    scores = nlp.evaluate(examples)
+    assert scores["spans_nested_f"] > 0.5
+    assert set(nlp.get_pipe(factory).labels) <= {"DNA", "RNA", "protein", "cell_line", "cell_type"}
