@@ -92,8 +92,8 @@ def _init(model: Model, X: Optional[DetectorInput] = None, Y: Optional[Sequence[
     docs = X[0] if X is not None else None
     tok2vec.initialize(X=docs)
     n_in = _output_width(tok2vec, docs)
-    model.set_dim("nI", n_in)
-    model.set_dim("nO", len(Y))
+    model.set_dim("nI", n_in, force=True)
+    model.set_dim("nO", len(Y), force=True)
     head = model.get_ref("head")
     head.shims[0]._model = get_torch_head(model).resize(n_in, len(Y)).to(head.shims[0].device)
 

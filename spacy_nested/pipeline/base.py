@@ -205,10 +205,11 @@ class NestedSpanDetector(TrainablePipe):
         labels: Optional[Sequence[str]] = None,
     ) -> None:
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
-        self.cfg["labels"] = []
-        found = labels if labels is not None else self._labels_from(get_examples())
-        for label in found if labels is not None else sorted(found):
-            self.add_label(label)
+        found = list(labels) if labels is not None else self._labels_from(get_examples())
+        # (Re)initializing sets the label set wholesale; add_label refuses once sized.
+        self.cfg["labels"] = list(dict.fromkeys(str(label) for label in found))
+        for label in self.labels:
+            self.vocab.strings.add(label)
         if not self.labels:
             raise ValueError(
                 f"[{self.name}] no labels: the training data has no spans under doc.spans['{self.key}'] "
