@@ -30,6 +30,11 @@ PIPELINES: Dict[str, Dict] = {
     "spancat": {"config": "configs/genia_spancat_cpu.cfg", "overrides": [], "what": "spaCy spancat, ngram suggester 1-10"},
     "span_finder": {"config": "configs/genia_span_finder_cpu.cfg", "overrides": [], "what": "spaCy span_finder + spancat"},
     "locate_label": {"config": "configs/genia_cpu.cfg", "overrides": [], "what": "locate_label_ner, windows 1-10"},
+    "locate_label_paper": {
+        "config": "configs/genia_cpu.cfg",
+        "overrides": ["--components.locate_label_ner.neg_ratio", "5.0", "--components.locate_label_ner.threshold", "0.45"],
+        "what": "locate_label_ner with the paper's negative sampling 1:5 and delta 0.45",
+    },
     "locate_label_w4": {
         "config": "configs/genia_cpu.cfg",
         "overrides": ["--components.locate_label_ner.seed_widths.max_width", "4"],
