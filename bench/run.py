@@ -29,16 +29,28 @@ OUT = HERE / "out"
 PIPELINES: Dict[str, Dict] = {
     "spancat": {"config": "configs/genia_spancat_cpu.cfg", "overrides": [], "what": "spaCy spancat, ngram suggester 1-10"},
     "span_finder": {"config": "configs/genia_span_finder_cpu.cfg", "overrides": [], "what": "spaCy span_finder + spancat"},
-    "locate_label": {"config": "configs/genia_cpu.cfg", "overrides": [], "what": "locate_label_ner, windows 1-10"},
+    "locate_label": {"config": "configs/genia_cpu.cfg", "overrides": [], "what": "locate_label_ner as configured"},
+    "locate_label_soft": {
+        "config": "configs/genia_cpu.cfg",
+        "overrides": ["--components.locate_label_ner.soft_examples", "true"],
+        "load": {"threshold": 0.6},
+        "what": "locate_label_ner with soft examples (eta 1), delta 0.6 tuned on dev",
+    },
     "locate_label_paper": {
         "config": "configs/genia_cpu.cfg",
-        "overrides": ["--components.locate_label_ner.neg_ratio", "5.0", "--components.locate_label_ner.threshold", "0.45"],
-        "what": "locate_label_ner with the paper's negative sampling 1:5 and delta 0.45",
+        "overrides": [
+            "--components.locate_label_ner.neg_ratio", "5.0",
+            "--components.locate_label_ner.soft_examples", "true",
+        ],
+        "what": "locate_label_ner with the paper's negative sampling 1:5, soft examples and delta 0.45",
     },
     "locate_label_w4": {
         "config": "configs/genia_cpu.cfg",
-        "overrides": ["--components.locate_label_ner.seed_widths.max_width", "4"],
-        "what": "locate_label_ner, windows 1-4 (long entities via regression)",
+        "overrides": [
+            "--components.locate_label_ner.seed_widths.max_width", "4",
+            "--components.locate_label_ner.soft_examples", "true",
+        ],
+        "what": "locate_label_ner, windows 1-4: entities of 5+ tokens only through regression",
     },
 }
 
@@ -83,10 +95,11 @@ def run_one(name: str, spec: Dict, train: Path, dev: Path, epochs: int, force: b
         cmd += ["--paths.train", str(train), "--paths.dev", str(dev), "--training.max_epochs", str(epochs)]
         _run(cmd + spec["overrides"], log=folder.with_suffix(".train.log"))
     result = {"name": name, "what": spec["what"], "config": spec["config"], "overrides": spec["overrides"]}
-    result["switches"] = switches(model)
-    result.update(accuracy(model, dev))
+    load = json.dumps({"components": {"locate_label_ner": spec["load"]}} if spec.get("load") else {})
+    result["switches"] = switches(model, load)
+    result.update(accuracy(model, dev, load))
     result["words_per_s"] = speed(model, dev)
-    result.update(memory(model, dev))
+    result.update(memory(model, dev, load))
     cached.write_text(json.dumps(result, indent=2))
     return result
 
@@ -108,13 +121,14 @@ def _python(code: str, *args: str) -> Dict:
 
 SWITCHES = """
 import json, sys, spacy
-nlp = spacy.load(sys.argv[1])
+nlp = spacy.load(sys.argv[1], config=json.loads(sys.argv[2]))
 cfg = {}
 for name, comp in nlp.config["components"].items():
     if comp.get("factory", "").endswith("_ner"):
         model = {k: v for k, v in comp["model"].items() if not isinstance(v, dict)}
         cfg = {k: v for k, v in comp.items() if k not in ("model", "scorer", "factory")}
         cfg["model"] = model
+        cfg["threshold"] = nlp.get_pipe(name).cfg.get("threshold")
 print(json.dumps(cfg))
 """
 
@@ -122,7 +136,7 @@ ACCURACY = """
 import json, sys, spacy
 from spacy.tokens import DocBin
 from spacy_nested.scoring import score_by_length
-nlp = spacy.load(sys.argv[1])
+nlp = spacy.load(sys.argv[1], config=json.loads(sys.argv[3]))
 gold = list(DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab))
 pred = nlp.pipe([g.text for g in gold], batch_size=256)
 scores = score_by_length(zip(gold, pred), "nested")
@@ -135,7 +149,7 @@ print(json.dumps({"dev": scores, "recall_5plus": tp / n_gold if n_gold else 0.0,
 MEMORY = """
 import json, resource, sys, spacy
 from spacy.tokens import DocBin
-nlp = spacy.load(sys.argv[1])
+nlp = spacy.load(sys.argv[1], config=json.loads(sys.argv[3]))
 words = []
 for doc in DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab):
     words.extend(t.text for t in doc)
@@ -150,21 +164,21 @@ print(json.dumps({"peak_rss_mb": peak / 1024, "rss_growth_1k_mb": (peak - after_
 """
 
 
-def switches(model: Path) -> Dict:
-    return _python(SWITCHES, str(model))
+def switches(model: Path, load: str) -> Dict:
+    return _python(SWITCHES, str(model), load)
 
 
-def accuracy(model: Path, dev: Path) -> Dict:
-    return _python(ACCURACY, str(model), str(dev))
+def accuracy(model: Path, dev: Path, load: str) -> Dict:
+    return _python(ACCURACY, str(model), str(dev), load)
 
 
-def memory(model: Path, dev: Path) -> Dict:
-    return _python(MEMORY, str(model), str(dev))
+def memory(model: Path, dev: Path, load: str) -> Dict:
+    return _python(MEMORY, str(model), str(dev), load)
 
 
 def speed(model: Path, dev: Path) -> float:
     out = _run([sys.executable, "-m", "spacy", "benchmark", "speed", str(model), str(dev), "--batch-size", "128"])
-    match = re.search(r"Outcome:\s*([\d.,]+)\s*words/s", out)
+    match = re.search(r"Mean:\s*([\d.,]+)\s*words/s", out)
     if not match:
         raise SystemExit(f"could not read words/s from:\n{out}")
     return float(match.group(1).replace(",", ""))
