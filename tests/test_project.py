@@ -13,13 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 def test_smoke_workflow(shared_data, tmp_path):
     root = tmp_path / "project"
     root.mkdir()
-    shutil.copy(REPO / "project.yml", root / "project.yml")
+    project = srsly.read_yaml(REPO / "project.yml")
+    project["vars"]["data_dir"] = str(shared_data / "genia")
+    srsly.write_yaml(root / "project.yml", project)
     shutil.copytree(REPO / "configs", root / "configs")
-    overrides = {
-        "vars.train_jsonl": str(shared_data / "genia" / "train.jsonl"),
-        "vars.dev_jsonl": str(shared_data / "genia" / "dev.jsonl"),
-    }
-    project_run(root, "smoke", overrides=overrides, capture=True)
+    project_run(root, "smoke", capture=True)
     metrics = srsly.read_json(root / "metrics" / "smoke.json")
     assert metrics["spans_nested_f"] > 0
     assert set(metrics["spans_nested_per_type"]) <= {"DNA", "RNA", "protein", "cell_line", "cell_type"}
