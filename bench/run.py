@@ -95,7 +95,7 @@ def run_one(name: str, spec: Dict, train: Path, dev: Path, epochs: int, force: b
         cmd += ["--paths.train", str(train), "--paths.dev", str(dev), "--training.max_epochs", str(epochs)]
         _run(cmd + spec["overrides"], log=folder.with_suffix(".train.log"))
     result = {"name": name, "what": spec["what"], "config": spec["config"], "overrides": spec["overrides"]}
-    load = json.dumps({"components": {"locate_label_ner": spec["load"]}} if spec.get("load") else {})
+    load = json.dumps(spec.get("load", {}))
     result["switches"] = switches(model, load)
     result.update(accuracy(model, dev, load))
     result["words_per_s"] = speed(model, dev)
@@ -119,9 +119,18 @@ def _python(code: str, *args: str) -> Dict:
     return json.loads(_run([sys.executable, "-c", code, *args]).strip().splitlines()[-1])
 
 
+# Decoding settings (cfg) to change after loading: a component's cfg is read from
+# disk by from_disk, after the factory arguments, so spacy.load(config=...) cannot.
+LOAD_OVERRIDES = """
+for _name, _pipe in nlp.pipeline:
+    if _name.endswith("_ner"):
+        _pipe.cfg.update(json.loads(sys.argv[-1]))
+"""
+
 SWITCHES = """
 import json, sys, spacy
-nlp = spacy.load(sys.argv[1], config=json.loads(sys.argv[2]))
+nlp = spacy.load(sys.argv[1])
+LOAD_OVERRIDES
 cfg = {}
 for name, comp in nlp.config["components"].items():
     if comp.get("factory", "").endswith("_ner"):
@@ -136,7 +145,8 @@ ACCURACY = """
 import json, sys, spacy
 from spacy.tokens import DocBin
 from spacy_nested.scoring import score_by_length
-nlp = spacy.load(sys.argv[1], config=json.loads(sys.argv[3]))
+nlp = spacy.load(sys.argv[1])
+LOAD_OVERRIDES
 gold = list(DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab))
 pred = nlp.pipe([g.text for g in gold], batch_size=256)
 scores = score_by_length(zip(gold, pred), "nested")
@@ -149,7 +159,8 @@ print(json.dumps({"dev": scores, "recall_5plus": tp / n_gold if n_gold else 0.0,
 MEMORY = """
 import json, resource, sys, spacy
 from spacy.tokens import DocBin
-nlp = spacy.load(sys.argv[1], config=json.loads(sys.argv[3]))
+nlp = spacy.load(sys.argv[1])
+LOAD_OVERRIDES
 words = []
 for doc in DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab):
     words.extend(t.text for t in doc)
@@ -165,15 +176,15 @@ print(json.dumps({"peak_rss_mb": peak / 1024, "rss_growth_1k_mb": (peak - after_
 
 
 def switches(model: Path, load: str) -> Dict:
-    return _python(SWITCHES, str(model), load)
+    return _python(SWITCHES.replace("LOAD_OVERRIDES", LOAD_OVERRIDES), str(model), load)
 
 
 def accuracy(model: Path, dev: Path, load: str) -> Dict:
-    return _python(ACCURACY, str(model), str(dev), load)
+    return _python(ACCURACY.replace("LOAD_OVERRIDES", LOAD_OVERRIDES), str(model), str(dev), load)
 
 
 def memory(model: Path, dev: Path, load: str) -> Dict:
-    return _python(MEMORY, str(model), str(dev), load)
+    return _python(MEMORY.replace("LOAD_OVERRIDES", LOAD_OVERRIDES), str(model), str(dev), load)
 
 
 def speed(model: Path, dev: Path) -> float:
