@@ -55,8 +55,15 @@ def iou(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
     """
     a = numpy.asarray(a, dtype="float64").reshape(-1, 2)
     b = numpy.asarray(b, dtype="float64").reshape(-1, 2)
-    inter = numpy.minimum(a[:, None, 1], b[None, :, 1]) - numpy.maximum(a[:, None, 0], b[None, :, 0])
-    union = numpy.maximum(a[:, None, 1], b[None, :, 1]) - numpy.minimum(a[:, None, 0], b[None, :, 0])
+    return paired_iou(a[:, None, :], b[None, :, :])
+
+
+def paired_iou(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
+    """IoU of ``a[..., i]`` with ``b[..., i]`` for broadcastable (..., 2) span arrays."""
+    a = numpy.asarray(a, dtype="float64")
+    b = numpy.asarray(b, dtype="float64")
+    inter = numpy.minimum(a[..., 1], b[..., 1]) - numpy.maximum(a[..., 0], b[..., 0])
+    union = numpy.maximum(a[..., 1], b[..., 1]) - numpy.minimum(a[..., 0], b[..., 0])
     return numpy.where(inter > 0, inter / numpy.maximum(union, 1e-12), 0.0)
 
 

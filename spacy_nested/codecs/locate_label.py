@@ -35,7 +35,7 @@ from typing import Sequence
 
 import numpy
 
-from ..spans import ScoredSpans, dedupe_max, enumerate_seeds, iou, remove_crossing, soft_nms
+from ..spans import ScoredSpans, dedupe_max, enumerate_seeds, iou, paired_iou, remove_crossing, soft_nms
 
 
 @dataclass
@@ -48,7 +48,6 @@ class LocateLabelTargets:
     offsets: numpy.ndarray  # (K, 2) gold - candidate boundaries for positives, else 0
     pair_spans: numpy.ndarray  # (K, 2) the paired gold span; (0, 0) when the segment has none
     pair_labels: numpy.ndarray  # (K,) label index + 1 of the pair; 0 when none
-    ious: numpy.ndarray  # (K,) IoU with the pair
     weights: numpy.ndarray  # (K,) eq. 11 with α1
 
     def __len__(self) -> int:
@@ -128,7 +127,6 @@ def _make_targets(spans, gold, pair, best, positive, eta) -> LocateLabelTargets:
         offsets=numpy.where(positive[:, None], pair_spans - spans, 0),
         pair_spans=pair_spans,
         pair_labels=numpy.where(best > 0, pair_labels, 0),
-        ious=best.astype("float32"),
         weights=weights.astype("float32"),
     )
 
@@ -150,11 +148,7 @@ def classifier_targets(
     """Relabel adjusted spans (§2.4): (labels, weights) for the classifier (eqs. 11, 16)."""
     if len(adjusted) == 0:
         return numpy.zeros(0, dtype="int64"), numpy.zeros(0, dtype="float32")
-    a = numpy.asarray(adjusted, dtype="float64")
-    p = numpy.asarray(pair_spans, dtype="float64")
-    inter = numpy.minimum(a[:, 1], p[:, 1]) - numpy.maximum(a[:, 0], p[:, 0])
-    union = numpy.maximum(a[:, 1], p[:, 1]) - numpy.minimum(a[:, 0], p[:, 0])
-    ious = numpy.where((inter > 0) & (pair_labels > 0), inter / numpy.maximum(union, 1e-12), 0.0)
+    ious = numpy.where(pair_labels > 0, paired_iou(adjusted, pair_spans), 0.0)
     labels = numpy.where(ious >= alpha2, pair_labels, 0)
     return labels.astype("int64"), soft_weights(ious, alpha2, eta)
 

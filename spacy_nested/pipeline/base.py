@@ -9,7 +9,7 @@ gold spans to the predicted tokens, writing ``doc.spans[key]`` with
 
 A detector subclass fills in four hooks, all on the spaCy side of the bridge:
 
-* ``predict_extras(segments, lengths)``: the integer inputs the head needs at
+* ``predict_extras(segments)``: the integer inputs the head needs at
   inference (for example all seed spans);
 * ``train_extras(segments, gold)``: the same at training time, plus the
   targets (gold-dependent sampling happens here, never inside torch);
@@ -122,7 +122,7 @@ class NestedSpanDetector(TrainablePipe):
     def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Tuple[numpy.ndarray, ...], Any]:
         raise NotImplementedError
 
-    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Tuple, targets: Any) -> Tuple[torch.Tensor, Dict[str, float]]:
+    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Tuple, targets: Any) -> torch.Tensor:
         raise NotImplementedError
 
     def decode(self, outputs: Sequence[Any], extras: Tuple, segments: Sequence[Segment]) -> List[ScoredSpans]:
@@ -180,7 +180,7 @@ class NestedSpanDetector(TrainablePipe):
         """Torch loss on leaf copies of the outputs; returns (loss, d_outputs)."""
         outputs, extras, targets = scores
         leaves = [_leaf(o) for o in outputs]
-        loss, _ = self.compute_loss(leaves, extras, targets)
+        loss = self.compute_loss(leaves, extras, targets)
         value = float(loss.detach())
         if not numpy.isfinite(value):
             raise ValueError(f"[{self.name}] loss is {value} at update step {self._n_updates}; training stopped.")

@@ -156,15 +156,9 @@ class LocateLabelNER(NestedSpanDetector):
         super().__init__(*args, **kwargs)
         self._rng = numpy.random.default_rng(self.cfg["seed"])
 
-    def _seeds(self, segments: Sequence[Segment]) -> numpy.ndarray:
-        rows = []
-        for i, (_, s, e) in enumerate(segments):
-            seeds = enumerate_seeds(e - s, self.cfg["seed_widths"])
-            rows.append(numpy.concatenate([numpy.full((len(seeds), 1), i), seeds], axis=1))
-        return numpy.concatenate(rows).astype("int64") if rows else numpy.zeros((0, 3), dtype="int64")
-
     def predict_extras(self, segments: Sequence[Segment]) -> Tuple[numpy.ndarray, ...]:
-        return (self._seeds(segments),)
+        seeds = [enumerate_seeds(e - s, self.cfg["seed_widths"]) for _, s, e in segments]
+        return (_tag_segments(seeds),)
 
     def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]):
         cfg = self.cfg
@@ -181,9 +175,7 @@ class LocateLabelNER(NestedSpanDetector):
             )
             for (_, s, e), g in zip(segments, gold)
         ]
-        cands = numpy.concatenate(
-            [numpy.concatenate([numpy.full((len(t), 1), i), t.spans], axis=1) for i, t in enumerate(per_segment)]
-        ).astype("int64")
+        cands = _tag_segments([t.spans for t in per_segment])
         targets = {f: numpy.concatenate([getattr(t, f) for t in per_segment]) for f in codec.LocateLabelTargets.__dataclass_fields__}
         return (cands,), targets
 
@@ -215,14 +207,13 @@ class LocateLabelNER(NestedSpanDetector):
         parts["classifier"] = cfg["lambda_classifier"] * categorical_loss(
             cls_logits, torch.as_tensor(labels, device=device), torch.as_tensor(weights, device=device), cfg["classifier_gamma"]
         )
-        total = sum(parts.values())
-        return total, {k: float(v.detach()) for k, v in parts.items()}
+        return sum(parts.values())
 
     def decode(self, outputs, extras, segments: Sequence[Segment]) -> List[ScoredSpans]:
         _, _, cls_logits, keep, adjusted = outputs
         (seeds,) = extras
         probs = _softmax(cls_logits)
-        seg_of = seeds[keep, 0] if len(keep) else numpy.zeros(0, dtype="int64")
+        seg_of = seeds[keep, 0]
         cfg = self.cfg
         return [
             codec.decode(
@@ -236,6 +227,12 @@ class LocateLabelNER(NestedSpanDetector):
             )
             for i in range(len(segments))
         ]
+
+
+def _tag_segments(spans: Sequence[numpy.ndarray]) -> numpy.ndarray:
+    """Stack per-segment (n, 2) span arrays into (N, 3) rows of (segment, start, end)."""
+    rows = [numpy.concatenate([numpy.full((len(x), 1), i), x], axis=1) for i, x in enumerate(spans)]
+    return numpy.concatenate(rows).astype("int64") if rows else numpy.zeros((0, 3), dtype="int64")
 
 
 def _softmax(logits: numpy.ndarray) -> numpy.ndarray:
