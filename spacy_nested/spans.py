@@ -162,28 +162,71 @@ def segment_docs(
     doc_lengths: Sequence[int],
     sent_starts: Sequence[Optional[Sequence[int]]],
     max_length: Optional[int] = None,
+    overlap: int = 0,
 ) -> List[Segment]:
     """Cut documents into the units a head processes.
 
     A document with sentence boundaries is processed sentence by sentence
     (``sent_starts[i]`` lists the sentence start tokens), otherwise whole.
-    With ``max_length``, any unit longer than that is cut into consecutive
-    windows of at most ``max_length`` tokens, so the cost of a head is bounded
-    by the window, never by the document length. Empty documents yield no segment.
+    With ``max_length``, any unit longer than that is cut into windows of at
+    most ``max_length`` tokens, consecutive windows sharing ``overlap`` tokens,
+    so the cost of a head is bounded by the window, never by the document
+    length. Empty documents yield no segment. ``stitch`` merges the spans found
+    in overlapping windows.
     """
+    if max_length and not 0 <= overlap < max_length:
+        raise ValueError(f"window overlap must be in [0, max_length): got {overlap} with max_length {max_length}")
     segments: List[Segment] = []
     for doc_i, (n, starts) in enumerate(zip(doc_lengths, sent_starts)):
         bounds = list(starts) if starts else [0]
         bounds = sorted(set(b for b in bounds if 0 <= b < n) | {0}) if n else []
         for s, e in zip(bounds, bounds[1:] + [n]):
-            segments.extend(_windows(doc_i, s, e, max_length))
+            segments.extend(_windows(doc_i, s, e, max_length, overlap))
     return segments
 
 
-def _windows(doc_i: int, start: int, end: int, max_length: Optional[int]) -> Iterable[Segment]:
+def _windows(doc_i: int, start: int, end: int, max_length: Optional[int], overlap: int) -> List[Segment]:
     if not max_length or end - start <= max_length:
         return [(doc_i, start, end)]
-    return [(doc_i, s, min(end, s + max_length)) for s in range(start, end, max_length)]
+    windows = []
+    s = start
+    while True:
+        e = min(end, s + max_length)
+        windows.append((doc_i, s, e))
+        if e == end:
+            return windows
+        s += max_length - overlap
+
+
+def stitch(parts: Sequence[ScoredSpans], bounds: Sequence[Tuple[int, int]]) -> ScoredSpans:
+    """Merge the spans of one document's segments (already in document coordinates).
+
+    Each span is kept from exactly one segment, its *owner*: among the segments
+    that contain it, the one where it lies farthest from a window edge that
+    another segment straddles (sentence and document edges are not window
+    edges and count as infinitely far); ties go to the earlier segment. A span
+    found by two overlapping windows is therefore output once, and a span
+    truncated at a window edge loses to the window that sees it whole.
+    Non-overlapping segments (sentences) keep all their spans.
+    """
+    parts = [p for p in parts]
+    if not parts:
+        return ScoredSpans.empty()
+    spans = numpy.concatenate([p.spans for p in parts]).reshape(-1, 3)
+    scores = numpy.concatenate([p.scores for p in parts])
+    source = numpy.concatenate([numpy.full(len(p), k) for k, p in enumerate(parts)]).astype("int64")
+    b = numpy.asarray(bounds, dtype="int64").reshape(-1, 2)
+    straddled = lambda x: ((b[:, 0][None, :] < x[:, None]) & (x[:, None] < b[:, 1][None, :])).any(axis=1)
+    soft_left, soft_right = straddled(b[:, 0]), straddled(b[:, 1])
+    if len(spans) == 0 or not (soft_left.any() or soft_right.any()):
+        return ScoredSpans(spans.astype("int64"), scores.astype("float32"))
+    a, e = spans[:, :1], spans[:, 1:2]
+    contains = (a >= b[None, :, 0]) & (e <= b[None, :, 1])
+    left = numpy.where(soft_left[None, :], a - b[None, :, 0], numpy.inf)
+    right = numpy.where(soft_right[None, :], b[None, :, 1] - e, numpy.inf)
+    margin = numpy.where(contains, numpy.minimum(left, right), -1.0)
+    keep = margin.argmax(axis=1) == source
+    return ScoredSpans(spans[keep].astype("int64"), scores[keep].astype("float32"))
 
 
 SegmentFn = Callable[[Sequence[int], Sequence[Optional[Sequence[int]]]], List[Segment]]

@@ -72,3 +72,14 @@ def overlap_loss(pred_spans: torch.Tensor, gold_spans: torch.Tensor, weights: Op
     inter = torch.minimum(pred_spans[:, 1], gold_spans[:, 1]) - torch.maximum(pred_spans[:, 0], gold_spans[:, 0])
     union = torch.maximum(pred_spans[:, 1], gold_spans[:, 1]) - torch.minimum(pred_spans[:, 0], gold_spans[:, 0])
     return _reduce(1 - inter.clamp(min=0) / union.clamp(min=1e-6), weights)
+
+
+def cell_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy averaged over the grid cells whose target is not -1 (BOPN eq. 7).
+
+    ``label_smoothing`` > 0 is the authors' code (0.01); eq. 7 has none.
+    """
+    keep = targets >= 0
+    if not bool(keep.any()):
+        return logits.sum() * 0
+    return F.cross_entropy(logits[keep], targets[keep].long(), label_smoothing=label_smoothing)

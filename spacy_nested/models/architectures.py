@@ -5,13 +5,14 @@ Each one is ``chain(tok2vec, torch head)`` built by ``bridge.build_span_detector
 behind a shared ``tok2vec``, a ``spacy-transformers.TransformerListener.v1``
 behind a shared ``transformer``, or an inline ``spacy.Tok2Vec.v2``.
 """
-from typing import List
+from typing import List, Sequence
 
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
+from ..heads.boundary_offset import BoundaryOffsetHead
 from ..heads.locate_label import LocateLabelHead
 from .bridge import build_span_detector
 
@@ -41,5 +42,52 @@ def build_locate_label_model(
         use_filter=use_filter,
         use_regressor=use_regressor,
         filter_threshold=filter_threshold,
+    )
+    return build_span_detector(tok2vec, head, mixed_precision=mixed_precision)
+
+
+@registry.architectures("spacy_nested.BoundaryOffset.v1")
+def build_boundary_offset_model(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    max_offset: int = 2,
+    lstm_hidden: int = 128,
+    lstm_dropout: float = 0.5,
+    type_input: bool = True,
+    biaffine_hidden: int = 150,
+    biaffine_dropout: float = 0.33,
+    region_width: int = 20,
+    distance_width: int = 20,
+    cln_fusion: bool = True,
+    conv_dilations: Sequence[int] = (1, 2),
+    conv_stacked: bool = True,
+    conv_residual: bool = True,
+    conv_dropout: float = 0.2,
+    max_cells: int = 20000,
+    mixed_precision: bool = False,
+) -> Model:
+    """Boundary Offset Prediction Network (Tang et al. 2023), switches for Table 4.
+
+    ``max_offset`` S (0 = "w/o BO"); ``type_input`` (off = "w/o Type Inp.");
+    ``region_width`` 0 drops the region embedding; ``distance_width`` and
+    ``cln_fusion`` are the authors' code-only extras; ``conv_dilations`` one
+    entry per 3D conv layer (``[]`` = "w/o 3DConv"), stacked or parallel, added
+    to or replacing the scores. ``max_cells`` bounds the padded cells of one
+    length group (speed/memory only; results do not depend on it).
+    """
+    head = BoundaryOffsetHead(
+        max_offset=max_offset,
+        lstm_hidden=lstm_hidden,
+        lstm_dropout=lstm_dropout,
+        type_input=type_input,
+        biaffine_hidden=biaffine_hidden,
+        biaffine_dropout=biaffine_dropout,
+        region_width=region_width,
+        distance_width=distance_width,
+        cln_fusion=cln_fusion,
+        conv_dilations=conv_dilations,
+        conv_stacked=conv_stacked,
+        conv_residual=conv_residual,
+        conv_dropout=conv_dropout,
+        max_cells=max_cells,
     )
     return build_span_detector(tok2vec, head, mixed_precision=mixed_precision)

@@ -3,7 +3,8 @@
 ``NestedSpanDetector`` owns everything that is not a paper's equation: the
 label set (sorted, or as given in ``[initialize.components.X.labels]``, stored
 in ``cfg`` and so with the model), the spans key, cutting docs into segments
-(sentences when sentence starts are set, bounded windows otherwise), aligning
+(sentences when sentence starts are set, bounded windows otherwise; with a
+``window_overlap`` in ``cfg``, windows overlap and their spans are stitched), aligning
 gold spans to the predicted tokens, writing ``doc.spans[key]`` with
 ``attrs["scores"]``, the ``update``/``get_loss`` contract and initialization.
 
@@ -33,7 +34,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 
-from ..spans import ScoredSpans, Segment, segment_docs
+from ..spans import ScoredSpans, Segment, segment_docs, stitch
 
 GoldSpans = numpy.ndarray  # (G, 3): start, end, label index + 1, relative to a segment
 
@@ -96,7 +97,9 @@ class NestedSpanDetector(TrainablePipe):
     def segments(self, docs: Sequence[Doc]) -> List[Segment]:
         """Sentences when the doc has sentence starts, else bounded windows."""
         starts = [_sent_starts(doc) for doc in docs]
-        return segment_docs([len(doc) for doc in docs], starts, self.cfg.get("max_length"))
+        return segment_docs(
+            [len(doc) for doc in docs], starts, self.cfg.get("max_length"), self.cfg.get("window_overlap", 0)
+        )
 
     def gold_for_segments(self, examples: Sequence[Example], segments: Sequence[Segment]) -> List[GoldSpans]:
         """Gold spans aligned to the predicted tokens, per segment, relative to its start."""
@@ -228,6 +231,14 @@ class NestedSpanDetector(TrainablePipe):
         return sorted(found)
 
 
+def softmax(logits: numpy.ndarray) -> numpy.ndarray:
+    """Softmax over the last axis (numpy; decoding works on numpy outputs)."""
+    if logits.size == 0:
+        return logits
+    z = numpy.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
 def _leaf(output: Any) -> torch.Tensor:
     """A fresh torch tensor over a model output: a grad-requiring leaf for floats."""
     return xp2torch(output, requires_grad=output.dtype.kind == "f")
@@ -240,13 +251,9 @@ def _sent_starts(doc: Doc) -> Optional[List[int]]:
 
 
 def _collect_by_doc(found: Sequence[ScoredSpans], segments: Sequence[Segment], n_docs: int) -> List[ScoredSpans]:
-    per_doc: List[List[ScoredSpans]] = [[] for _ in range(n_docs)]
-    for result, (d, s, _) in zip(found, segments):
-        per_doc[d].append(result.shifted(s))
-    out = []
-    for parts in per_doc:
-        if not parts:
-            out.append(ScoredSpans.empty())
-            continue
-        out.append(ScoredSpans(numpy.concatenate([p.spans for p in parts]), numpy.concatenate([p.scores for p in parts])))
-    return out
+    parts: List[List[ScoredSpans]] = [[] for _ in range(n_docs)]
+    bounds: List[List[Tuple[int, int]]] = [[] for _ in range(n_docs)]
+    for result, (d, s, e) in zip(found, segments):
+        parts[d].append(result.shifted(s))
+        bounds[d].append((s, e))
+    return [stitch(p, b) for p, b in zip(parts, bounds)]

@@ -22,7 +22,7 @@ from ..codecs import locate_label as codec
 from ..heads.losses import binary_focal_loss, categorical_loss, overlap_loss, smooth_l1
 from ..models.bridge import get_torch_head
 from ..spans import ScoredSpans, Segment, enumerate_seeds
-from .base import GoldSpans, NestedSpanDetector
+from .base import GoldSpans, NestedSpanDetector, softmax
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -212,7 +212,7 @@ class LocateLabelNER(NestedSpanDetector):
     def decode(self, outputs, extras, segments: Sequence[Segment]) -> List[ScoredSpans]:
         _, _, cls_logits, keep, adjusted = outputs
         (seeds,) = extras
-        probs = _softmax(cls_logits)
+        probs = softmax(cls_logits)
         seg_of = seeds[keep, 0]
         cfg = self.cfg
         return [
@@ -234,10 +234,3 @@ def _tag_segments(spans: Sequence[numpy.ndarray]) -> numpy.ndarray:
     rows = [numpy.concatenate([numpy.full((len(x), 1), i), x], axis=1) for i, x in enumerate(spans)]
     return numpy.concatenate(rows).astype("int64") if rows else numpy.zeros((0, 3), dtype="int64")
 
-
-def _softmax(logits: numpy.ndarray) -> numpy.ndarray:
-    if logits.size == 0:
-        return logits
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = numpy.exp(z)
-    return e / e.sum(axis=1, keepdims=True)

@@ -47,6 +47,7 @@ SMALL_TOK2VEC = {
 
 HEAD_SIZES: Dict[str, dict] = {
     "locate_label_ner": {"hidden_width": 64, "dropout": 0.0},
+    "boundary_offset_ner": {"lstm_hidden": 32, "lstm_dropout": 0.0, "biaffine_hidden": 32, "biaffine_dropout": 0.0, "conv_dropout": 0.0},
 }
 
 

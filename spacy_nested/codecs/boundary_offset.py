@@ -1,0 +1,216 @@
+"""Boundary offset labels: targets and decoding (numpy; Tang et al. 2023 §2, §3.3).
+
+Grid: one ``(N, N)`` label matrix per entity type for a segment of N tokens,
+cell ``(i, j)`` = the span whose first token is ``i`` and last token is ``j``
+(inclusive, row = start, column = end; spaCy spans are half-open, so a span
+``[s, e)`` sits at cell ``(s, e - 1)``). Valid spans are the upper triangle
+``i <= j``; the lower triangle mirrors it.
+
+Label ids for a maximum offset ``S`` (SEED_ALGORITHMS.md §2.2), ``L = 4S + 2``::
+
+    0 = out-of-range (pad; "no entity within S")
+    s:-S, e:-S, ..., s:-1, e:-1, c:0, s:1, e:1, ..., s:S, e:S  ->  1 .. 4S + 1
+
+so for S = 2: ``s:-2=1 e:-2=2 s:-1=3 e:-1=4 c:0=5 s:1=6 e:1=7 s:2=8 e:2=9``.
+``s:k`` at cell ``(i, j)`` says the nearest entity of this type starts at
+``i - k`` and ends at ``j``; ``e:k`` says it starts at ``i`` and ends at
+``j - k``. S = 0 leaves only out-of-range and the centre (Table 4 "w/o BO").
+
+Encoding, exactly as the authors' code: every gold centre is written first;
+then, gold spans in (type, start, end) order, offsets ``k = -1..-S, +1..+S``,
+for each ``k`` the start cell then the end cell; a cell keeps an existing label
+whose offset is no larger in absolute value (centres are never overwritten, the
+nearest entity wins, ties go to the first writer). Offsets that would leave the
+segment or the upper triangle are not created. The lower triangle is the
+mirror of the upper one.
+
+Decoding rules (``decode``; every rule reads the upper triangle of the per-cell
+argmax, and every non-out-of-range cell *votes* for the span it points to):
+
+* ``"votes"`` (default; the authors' ``decode_with_rule``, which produced the
+  reported GENIA 82.20): centres, plus every candidate with at least S start
+  votes, plus every candidate with at least S end votes (the two kinds are not
+  pooled).
+* ``"centre"``: centre cells only (Table 5 "centre span").
+* ``"all"``: every span any cell votes for (Table 5 "all offsets").
+* ``"paper"``: the paper's two heuristic rules (§3.3), which it states without
+  a definition. Ours: a vote survives (i) *alignment with the centre* when the
+  cell it points to is not itself predicted as an offset (which would say that
+  the nearest entity is elsewhere), and (ii) *sequential order* when the
+  neighbour one step towards the target along the same row/column holds the
+  next smaller offset of the same kind (``s:k`` needs ``s:k∓1``, and for
+  ``|k| = 1`` the neighbour is the target itself). Centres, plus every span
+  with at least one surviving vote.
+
+Score of a decoded span: the mean argmax probability of the cells that voted
+for it (its centre cell, when predicted, included), so scores lie in [0, 1]
+and a span backed by many confident cells scores high.
+"""
+from typing import Dict, List, Tuple
+
+import numpy
+
+from ..spans import ScoredSpans
+
+DECODE_RULES = ("votes", "centre", "all", "paper")
+START, END, CENTRE = "s", "e", "c"
+
+
+def n_offset_labels(max_offset: int) -> int:
+    """L = 4S + 2: out-of-range, the centre and a start and end label per offset."""
+    return 4 * int(max_offset) + 2
+
+
+def label_id(kind: str, offset: int, max_offset: int) -> int:
+    """The id of ``s:k`` / ``e:k`` / ``c:0`` for maximum offset ``S``."""
+    S = int(max_offset)
+    if kind == CENTRE:
+        if offset != 0:
+            raise ValueError("the centre label has offset 0")
+        return 2 * S + 1
+    if kind not in (START, END) or offset == 0 or abs(offset) > S:
+        raise ValueError(f"no offset label {kind}:{offset} for S = {S}")
+    first = 2 * (offset + S) + 1 if offset < 0 else 2 * S + 2 * offset
+    return first + (1 if kind == END else 0)
+
+
+def label_meaning(label: int, max_offset: int) -> Tuple[str, int]:
+    """Inverse of ``label_id``: ``(kind, k)``; out-of-range is ``("pad", 0)``."""
+    S, label = int(max_offset), int(label)
+    if label == 0:
+        return ("pad", 0)
+    centre = 2 * S + 1
+    if label == centre:
+        return (CENTRE, 0)
+    if not 0 < label < n_offset_labels(S):
+        raise ValueError(f"label {label} out of range for S = {S}")
+    if label < centre:
+        offset, kind = (label - 1) // 2 - S, (label - 1) % 2
+    else:
+        offset, kind = (label - centre + 1) // 2, (label - centre + 1) % 2
+    return (START if kind == 0 else END, offset)
+
+
+def label_tables(max_offset: int) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Per label id: kind code (0 pad, 1 start, 2 end, 3 centre) and offset k."""
+    codes = {"pad": 0, START: 1, END: 2, CENTRE: 3}
+    meanings = [label_meaning(i, max_offset) for i in range(n_offset_labels(max_offset))]
+    kinds = numpy.asarray([codes[k] for k, _ in meanings], dtype="int64")
+    offsets = numpy.asarray([k for _, k in meanings], dtype="int64")
+    return kinds, offsets
+
+
+def offset_order(max_offset: int) -> List[int]:
+    """The order in which offsets are written: -1..-S, then +1..+S (authors' code)."""
+    S = int(max_offset)
+    return [-k for k in range(1, S + 1)] + list(range(1, S + 1))
+
+
+def encode(gold: numpy.ndarray, length: int, n_types: int, max_offset: int) -> numpy.ndarray:
+    """The (M, N, N) label grid of one segment.
+
+    ``gold`` rows are ``(start, end, label + 1)`` with half-open token spans, as
+    produced by ``NestedSpanDetector.gold_for_segments``.
+    """
+    S = int(max_offset)
+    grid = numpy.zeros((n_types, length, length), dtype="int64")
+    dist = numpy.zeros((n_types, length, length), dtype="int64")  # |k| of the label held
+    cells = sorted({(int(lab) - 1, int(s), int(e) - 1) for s, e, lab in numpy.asarray(gold).reshape(-1, 3)})
+    centre = label_id(CENTRE, 0, S)
+    for m, i, j in cells:
+        grid[m, i, j] = centre
+    for m, i, j in cells:
+        for k in offset_order(S):
+            for kind, (r, c) in ((START, (i + k, j)), (END, (i, j + k))):
+                if not _offset_cell_valid(kind, k, r, c, i, j, length):
+                    continue
+                if grid[m, r, c] != 0 and dist[m, r, c] <= abs(k):
+                    continue
+                grid[m, r, c] = label_id(kind, k, S)
+                dist[m, r, c] = abs(k)
+    return _mirror(grid)
+
+
+def _offset_cell_valid(kind: str, k: int, r: int, c: int, i: int, j: int, length: int) -> bool:
+    if kind == START:
+        return r >= 0 if k < 0 else r <= j
+    return c >= i if k < 0 else c < length
+
+
+def _mirror(grid: numpy.ndarray) -> numpy.ndarray:
+    upper = numpy.triu(grid)
+    return upper + numpy.transpose(numpy.triu(grid, 1), (0, 2, 1))
+
+
+def votes(labels: numpy.ndarray, max_offset: int) -> Dict[str, numpy.ndarray]:
+    """Every upper-triangle cell with a non-out-of-range label and the span it points to.
+
+    Returns arrays over the voting cells: ``type``, ``row``, ``col`` (the cell),
+    ``kind`` (1 start, 2 end, 3 centre), ``offset``, ``start``/``end`` (inclusive
+    target span) and ``valid`` (the target lies in the segment's upper triangle).
+    """
+    kinds, offsets = label_tables(max_offset)
+    n = labels.shape[-1]
+    m, r, c = numpy.nonzero(numpy.triu(labels))
+    lab = labels[m, r, c]
+    kind, off = kinds[lab], offsets[lab]
+    start = numpy.where(kind == 1, r - off, r)
+    end = numpy.where(kind == 2, c - off, c)
+    valid = (start >= 0) & (start <= end) & (end < n)
+    return {"type": m, "row": r, "col": c, "kind": kind, "offset": off, "start": start, "end": end, "valid": valid}
+
+
+def decode(probs: numpy.ndarray, max_offset: int, rule: str = "votes") -> ScoredSpans:
+    """Spans of one segment from its (M, N, N, L) cell probabilities (see module docstring)."""
+    if rule not in DECODE_RULES:
+        raise ValueError(f"unknown decode rule '{rule}'; choose one of {DECODE_RULES}")
+    if probs.size == 0:
+        return ScoredSpans.empty()
+    labels = probs.argmax(-1)
+    confidence = probs.max(-1)
+    v = votes(labels, max_offset)
+    keep = v["valid"] & _vote_filter(v, labels, rule, max_offset)
+    targets = numpy.stack([v["type"], v["start"], v["end"]], axis=1)[keep]
+    scores = confidence[v["type"], v["row"], v["col"]][keep]
+    kind = v["kind"][keep]
+    if len(targets) == 0:
+        return ScoredSpans.empty()
+    uniq, inverse = numpy.unique(targets, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    count = lambda mask: numpy.bincount(inverse, weights=mask.astype("float64"), minlength=len(uniq))
+    is_centre, n_start, n_end = count(kind == 3) > 0, count(kind == 1), count(kind == 2)
+    if rule == "votes":
+        S = max(int(max_offset), 1)
+        emit = is_centre | (n_start >= S) | (n_end >= S)
+    elif rule == "centre":
+        emit = is_centre
+    else:
+        emit = numpy.ones(len(uniq), dtype=bool)
+    mean_score = numpy.bincount(inverse, weights=scores, minlength=len(uniq)) / numpy.bincount(inverse, minlength=len(uniq))
+    spans = numpy.stack([uniq[:, 1], uniq[:, 2] + 1, uniq[:, 0]], axis=1)[emit]
+    return ScoredSpans(spans.astype("int64"), mean_score[emit].astype("float32"))
+
+
+def _vote_filter(v: Dict[str, numpy.ndarray], labels: numpy.ndarray, rule: str, max_offset: int) -> numpy.ndarray:
+    """Which votes count: all of them, except under the paper's rules."""
+    if rule == "centre":
+        return v["kind"] == 3
+    if rule != "paper":
+        return numpy.ones(len(v["kind"]), dtype=bool)
+    kinds, offsets = label_tables(max_offset)
+    n = labels.shape[-1]
+    m = v["type"]
+    is_offset = (v["kind"] == 1) | (v["kind"] == 2)
+    # (i) the target cell must not itself point elsewhere
+    t_start, t_end = v["start"].clip(0, n - 1), v["end"].clip(0, n - 1)
+    target_kind = kinds[labels[m, t_start, t_end]]
+    aligned = (target_kind == 0) | (target_kind == 3)
+    # (ii) the neighbour one step towards the target holds the next smaller offset
+    step = numpy.sign(v["offset"])
+    nr = numpy.where(v["kind"] == 1, v["row"] - step, v["row"])
+    nc = numpy.where(v["kind"] == 2, v["col"] - step, v["col"])
+    neighbour = labels[m, nr.clip(0, n - 1), nc.clip(0, n - 1)]
+    ordered = (numpy.abs(v["offset"]) <= 1) | (
+        (kinds[neighbour] == v["kind"]) & (offsets[neighbour] == v["offset"] - step)
+    )
+    return ~is_offset | (aligned & ordered)

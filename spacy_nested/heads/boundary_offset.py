@@ -1,0 +1,277 @@
+"""Boundary Offset Prediction Network (Tang et al. 2023) as a torch head: eqs. 1–6.
+
+Input: padded token vectors ``X`` (B, N, d) of B segments and their
+``lengths``. Output: a 1-tuple with ``logits`` (C, L), the offset-label scores
+of every cell of every segment, concatenated segment by segment, each block in
+(type, start, end) order: ``C = Σ_b M·n_b²``. Padding cells are never output,
+so the loss and the decoder see exactly the cells of each segment.
+
+Choices and deviations (paper first, then the authors' code, SEED_ALGORITHMS.md §2):
+
+* **Type input** (§3.1): M learnable type tokens are prepended to the tokens
+  and encoded jointly with them by the head's BiLSTM (the paper prepends them
+  to BERT's input; behind a shared spaCy encoder the BiLSTM is where tokens and
+  types meet). Types come first, so every type state has read the sentence
+  backwards and every token state has read the types forwards, as in the code.
+  ``type_input = false`` is Table 4's "w/o Type Inp.": free type vectors that
+  meet the sentence only in the biaffine.
+* **Span representation** (eq. 1): conditional layer norm
+  ``V_ij = LN(h_i) ⊙ (γ + W_γ h_j) + (β + W_β h_j)`` with zero-initialised
+  W (as in the code; eps 1e-5, not the code's 1e-12, so half precision is safe),
+  concatenated with a region embedding (upper/lower triangle; ``region_width``
+  0 switches it off) and, optionally, the code's distance-bucket embedding
+  (``distance_width``; the buckets of W2NER: log2 of |i - j| in 9 bins per
+  triangle plus the diagonal).
+* **Biaffine** (eqs. 2–3): ``s = [h^Y;1]ᵀ U [v̂;1]`` with MLP(ReLU) on both sides.
+  The code's extra fusion term ``Linear(CLN(h^Y_m | v̂_ij))`` is optional
+  (``cln_fusion``); it is computed without materialising the
+  B×M×N×N×d tensor the code builds (1.25 GiB per 512-word sentence), using the
+  linearity of the final projection: the same numbers, N²·d memory.
+* **3D convolution** (eqs. 4–5) over the (type, start, end) volume with the L
+  labels as channels: Dropout3d, 1×1×1 conv + GELU, then one depth-wise 3×3×3
+  conv + GELU per entry of ``conv_dilations`` (l = its length; empty = "w/o
+  3DConv"), concatenated and projected by a Linear. Default as in the code:
+  the dilated convs are *stacked* (each reads the previous one) and the result
+  is *added* to the scores; ``conv_stacked = false`` runs parallel branches on
+  the same input and ``conv_residual = false`` replaces the scores, as eq. 5
+  reads. **Padding cells are zeroed before every convolution**, so a segment's
+  scores never depend on the lengths of its batch mates (the code leaks
+  padding into edge cells).
+* **Length buckets**: segments are processed in groups of similar length (a
+  group is padded to its longest member), so padding does not make the
+  quadratic grid of a short sentence as expensive as that of the longest one in
+  the batch. Masking makes the result independent of the grouping.
+"""
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import SequenceEncoder
+
+
+class BoundaryOffsetHead(nn.Module):
+    def __init__(
+        self,
+        *,
+        max_offset: int = 2,
+        lstm_hidden: int = 128,
+        lstm_dropout: float = 0.5,
+        type_input: bool = True,
+        biaffine_hidden: int = 150,
+        biaffine_dropout: float = 0.33,
+        region_width: int = 20,
+        distance_width: int = 20,
+        cln_fusion: bool = True,
+        conv_dilations: Sequence[int] = (1, 2),
+        conv_stacked: bool = True,
+        conv_residual: bool = True,
+        conv_dropout: float = 0.2,
+        max_cells: int = 20000,
+        n_inputs: int = 1,
+        n_labels: int = 1,
+    ):
+        super().__init__()
+        if lstm_hidden < 1:
+            raise ValueError("boundary offset head: lstm_hidden must be positive (types and tokens meet in the BiLSTM)")
+        self.max_offset = int(max_offset)
+        self.n_offsets = 4 * self.max_offset + 2
+        self.lstm_hidden = lstm_hidden
+        self.lstm_dropout = lstm_dropout
+        self.type_input = type_input
+        self.biaffine_hidden = biaffine_hidden
+        self.biaffine_dropout = biaffine_dropout
+        self.region_width = region_width
+        self.distance_width = distance_width
+        self.cln_fusion = cln_fusion
+        self.conv_dilations = [int(d) for d in conv_dilations]
+        self.conv_stacked = conv_stacked
+        self.conv_residual = conv_residual
+        self.conv_dropout = conv_dropout
+        self.max_cells = max_cells
+        self.resize(n_inputs, n_labels)
+
+    def dims(self) -> Dict[str, int]:
+        return {"n_inputs": self.n_inputs, "n_labels": self.n_labels}
+
+    def resize(self, n_inputs: int, n_labels: int) -> "BoundaryOffsetHead":
+        """(Re)build the layers for an encoder width and a type count M."""
+        self.n_inputs, self.n_labels = int(n_inputs), int(n_labels)
+        M, L, h = self.n_labels, self.n_offsets, 2 * self.lstm_hidden
+        self.encoder = SequenceEncoder(self.n_inputs, self.lstm_hidden, self.lstm_dropout)
+        width = self.n_inputs if self.type_input else h
+        self.types = nn.Parameter(torch.randn(M, width))
+        self.span_norm = ConditionalLayerNorm(h, h)
+        self.region = nn.Embedding(2, self.region_width) if self.region_width else None
+        self.distance = nn.Embedding(20, self.distance_width) if self.distance_width else None
+        n_cell = h + self.region_width + self.distance_width
+        self.left = _biaffine_mlp(h, self.biaffine_hidden, self.biaffine_dropout)
+        self.right = _biaffine_mlp(n_cell, self.biaffine_hidden, self.biaffine_dropout)
+        self.biaffine = nn.Parameter(torch.zeros(L, self.biaffine_hidden + 1, self.biaffine_hidden + 1))
+        nn.init.xavier_normal_(self.biaffine)
+        self.fusion = TypeFusion(h, n_cell, L) if self.cln_fusion else None
+        self.conv = OffsetConv3d(L, self.conv_dilations, self.conv_stacked, self.conv_residual, self.conv_dropout)
+        return self
+
+    def forward(self, X: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor]:
+        if X.shape[0] == 0:
+            return (X.new_zeros((0, self.n_offsets)) + 0 * self.types.sum(),)
+        h_types, h_tokens = self._encode(X, lengths)
+        blocks: List[torch.Tensor] = [X.new_zeros(0)] * X.shape[0]
+        for group in length_groups(lengths.tolist(), self.max_cells):
+            n = int(lengths[group[0]])
+            idx = torch.as_tensor(group, device=X.device)
+            logits = self._grid(h_types[idx], h_tokens[idx, :n], lengths[idx])
+            for row, b in enumerate(group):
+                m = int(lengths[b])
+                blocks[b] = logits[row, :, :m, :m].reshape(-1, self.n_offsets)
+        return (torch.cat(blocks, dim=0),)
+
+    def _encode(self, X: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """H^Y (B, M, h) and H^X (B, N, h) (§3.1)."""
+        B, M = X.shape[0], self.n_labels
+        if not self.type_input:
+            return self.types.unsqueeze(0).expand(B, -1, -1), self.encoder(X, lengths)
+        joint = torch.cat([self.types.unsqueeze(0).expand(B, -1, -1).to(X.dtype), X], dim=1)
+        H = self.encoder(joint, lengths + M)
+        return H[:, :M], H[:, M:]
+
+    def _grid(self, h_types: torch.Tensor, h_tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Offset-label logits (B, M, n, n, L) of a group padded to n tokens."""
+        n = h_tokens.shape[1]
+        valid = _cell_mask(lengths, n)
+        cells = self._cell_features(h_tokens)
+        scores = self._biaffine(h_types, cells)
+        if self.fusion is not None:
+            scores = scores + self.fusion(h_types, cells)
+        return self.conv(scores, valid)
+
+    def _cell_features(self, h: torch.Tensor) -> torch.Tensor:
+        """v̂_ij = [CLN(h_i | h_j); region; distance] (eq. 1), (B, n, n, F)."""
+        B, n, _ = h.shape
+        parts = [self.span_norm(h.unsqueeze(2), h.unsqueeze(1))]
+        i = torch.arange(n, device=h.device)
+        if self.region is not None:
+            parts.append(self.region((i[:, None] <= i[None, :]).long()).expand(B, n, n, -1).to(h.dtype))
+        if self.distance is not None:
+            parts.append(self.distance(distance_buckets(n, h.device)).expand(B, n, n, -1).to(h.dtype))
+        return torch.cat(parts, dim=-1)
+
+    def _biaffine(self, h_types: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        """s_mij = [l_m; 1]ᵀ U [r_ij; 1] for every label (eqs. 2–3), (B, M, n, n, L)."""
+        left = _append_one(self.left(h_types))
+        right = _append_one(self.right(cells))
+        per_type = torch.einsum("bmx,lxy->bmly", left, self.biaffine.to(left.dtype))
+        return torch.einsum("bijy,bmly->bmijl", right, per_type)
+
+
+class ConditionalLayerNorm(nn.Module):
+    """LN(x) ⊙ (γ + W_γ c) + (β + W_β c) with zero-initialised W (Liu et al. 2021)."""
+
+    def __init__(self, width: int, cond_width: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.ones(width))
+        self.beta = nn.Parameter(torch.zeros(width))
+        self.to_gamma = nn.Linear(cond_width, width, bias=False)
+        self.to_beta = nn.Linear(cond_width, width, bias=False)
+        nn.init.zeros_(self.to_gamma.weight)
+        nn.init.zeros_(self.to_beta.weight)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:], eps=self.eps)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.normalize(x) * (self.gamma + self.to_gamma(cond)) + (self.beta + self.to_beta(cond))
+
+
+class TypeFusion(nn.Module):
+    """The code's extra term ``Linear(CLN(h^Y_m | v̂_ij))`` in N²·d memory.
+
+    With ``A_m = LN(h^Y_m)`` and the CLN scale ``g_ij``/shift ``b_ij``,
+    ``Linear(A_m ⊙ g_ij + b_ij) = Σ_k (W_lk A_mk) g_ijk + (W b_ij)_l + bias_l``:
+    one (cells × d) @ (d × M·L) product instead of a B×M×N×N×d tensor.
+    """
+
+    def __init__(self, width: int, cond_width: int, n_out: int):
+        super().__init__()
+        self.norm = ConditionalLayerNorm(width, cond_width)
+        self.out = nn.Linear(width, n_out)
+
+    def forward(self, h_types: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        A = self.norm.normalize(h_types)  # (B, M, d)
+        scale = self.norm.gamma + self.norm.to_gamma(cells)  # (B, n, n, d)
+        shift = self.norm.beta + self.norm.to_beta(cells)
+        per_type = A.unsqueeze(2) * self.out.weight  # (B, M, L, d)
+        typed = torch.einsum("bijd,bmld->bmijl", scale, per_type)
+        return typed + self.out(shift).unsqueeze(1)
+
+
+class OffsetConv3d(nn.Module):
+    """Dilated 3D convolutions over (type, start, end) with labels as channels (eqs. 4–5)."""
+
+    def __init__(self, n_labels: int, dilations: Sequence[int], stacked: bool, residual: bool, dropout: float):
+        super().__init__()
+        self.dilations = list(dilations)
+        self.stacked = stacked
+        self.residual = residual
+        if not self.dilations:
+            return
+        L = n_labels
+        self.dropout = nn.Dropout3d(dropout)
+        self.base = nn.Conv3d(L, L, kernel_size=1)
+        self.dilated = nn.ModuleList(
+            [nn.Conv3d(L, L, kernel_size=3, padding=d, dilation=d, groups=L) for d in self.dilations]
+        )
+        self.project = nn.Linear(L * len(self.dilations), L)
+
+    def forward(self, scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``scores`` (B, M, n, n, L), ``valid`` (B, n, n) -> refined (B, M, n, n, L)."""
+        if not self.dilations:
+            return scores
+        mask = valid[:, None, None].to(scores.dtype)  # (B, 1, 1, n, n)
+        x = self.dropout(scores.permute(0, 4, 1, 2, 3) * mask)
+        x = F.gelu(self.base(x)) * mask
+        outputs = []
+        for conv in self.dilated:
+            q = F.gelu(conv(x if not self.stacked or not outputs else outputs[-1])) * mask
+            outputs.append(q)
+        refined = self.project(torch.cat(outputs, dim=1).permute(0, 2, 3, 4, 1))
+        return scores + refined if self.residual else refined
+
+
+def length_groups(lengths: Sequence[int], max_cells: int) -> List[List[int]]:
+    """Indices grouped by similar length, longest first; a group is cut when it
+    would exceed ``max_cells`` padded cells or a member is < 3/4 of its longest."""
+    order = sorted(range(len(lengths)), key=lambda b: (-lengths[b], b))
+    groups: List[List[int]] = []
+    for b in order:
+        if groups:
+            top = lengths[groups[-1][0]]
+            if (len(groups[-1]) + 1) * top * top <= max_cells and 4 * lengths[b] >= 3 * top:
+                groups[-1].append(b)
+                continue
+        groups.append([b])
+    return groups
+
+
+def distance_buckets(n: int, device: torch.device) -> torch.Tensor:
+    """W2NER/BOPN distance ids (n, n): diagonal 19, i > j 1..9, i < j 10..18 (log2 bins)."""
+    i = torch.arange(n, device=device)
+    d = i[:, None] - i[None, :]
+    bins = torch.floor(torch.log2(d.abs().clamp(min=1).double())).long().clamp(max=8) + 1
+    return torch.where(d == 0, torch.full_like(d, 19), torch.where(d > 0, bins, bins + 9))
+
+
+def _cell_mask(lengths: torch.Tensor, n: int) -> torch.Tensor:
+    inside = torch.arange(n, device=lengths.device)[None, :] < lengths[:, None]  # (B, n)
+    return inside[:, :, None] & inside[:, None, :]
+
+
+def _biaffine_mlp(n_in: int, n_out: int, dropout: float) -> nn.Module:
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.ReLU(), nn.Dropout(dropout))
+
+
+def _append_one(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)
