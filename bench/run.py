@@ -52,6 +52,16 @@ PIPELINES: Dict[str, Dict] = {
         ],
         "what": "locate_label_ner, windows 1-4: entities of 5+ tokens only through regression",
     },
+    "boundary_offset": {
+        "config": "configs/genia_boundary_offset_cpu.cfg",
+        "overrides": [],
+        "what": "boundary_offset_ner as configured (paper components + the authors' code extras)",
+    },
+    "boundary_offset_paper": {
+        "config": "configs/genia_boundary_offset_cpu.cfg",
+        "overrides": ["--components.boundary_offset_ner.model.cln_fusion", "false"],
+        "what": "boundary_offset_ner without the code-only CLN fusion term",
+    },
 }
 
 
