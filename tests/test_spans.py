@@ -9,8 +9,10 @@ from spacy_nested.spans import (
     iou,
     make_window_seeds,
     remove_crossing,
+    ScoredSpans,
     segment_docs,
     soft_nms,
+    stitch,
 )
 
 
@@ -83,3 +85,51 @@ def test_segment_docs_sentences_windows_and_empty():
     segs = segment_docs([10, 0, 7], [[0, 4], None, None], max_length=3)
     assert segs == [(0, 0, 3), (0, 3, 4), (0, 4, 7), (0, 7, 10), (2, 0, 3), (2, 3, 6), (2, 6, 7)]
     assert segment_docs([5], [None]) == [(0, 0, 5)]
+
+
+def test_overlapping_windows_cover_the_unit_and_share_overlap_tokens():
+    segs = segment_docs([23], [None], max_length=10, overlap=4)
+    assert segs == [(0, 0, 10), (0, 6, 16), (0, 12, 22), (0, 18, 23)]
+    assert segment_docs([8], [None], max_length=10, overlap=4) == [(0, 0, 8)]
+    with pytest.raises(ValueError, match="overlap"):
+        segment_docs([8], [None], max_length=4, overlap=4)
+
+
+@given(st.integers(1, 80), st.integers(2, 12), st.data())
+def test_overlapping_windows_property(n, width, data):
+    overlap = data.draw(st.integers(0, width - 1))
+    segs = segment_docs([n], [None], max_length=width, overlap=overlap)
+    assert segs[0][1] == 0 and segs[-1][2] == n
+    assert all(e - s <= width for _, s, e in segs)
+    for (_, s1, e1), (_, s2, e2) in zip(segs, segs[1:]):
+        assert e1 - s2 == overlap or e2 == n  # consecutive windows share `overlap` tokens
+
+
+def _found(rows, score=0.5):
+    spans = numpy.asarray(rows, dtype="int64").reshape(-1, 3)
+    return ScoredSpans(spans, numpy.full(len(spans), score, dtype="float32"))
+
+
+def test_stitch_keeps_a_span_found_by_two_windows_once():
+    bounds = [(0, 10), (6, 16)]
+    both = (7, 9, 0)  # in the overlap, 1 token from each window's inner edge: a tie
+    parts = [_found([both, (1, 3, 1)], 0.4), _found([both, (12, 15, 1)], 0.6)]
+    out = stitch(parts, bounds)
+    assert sorted(map(tuple, out.spans.tolist())) == [(1, 3, 1), (7, 9, 0), (12, 15, 1)]
+    assert out.scores[out.spans.tolist().index(list(both))] == pytest.approx(0.4)  # tie: earlier window
+
+
+def test_stitch_prefers_the_window_that_sees_a_span_whole():
+    bounds = [(0, 10), (6, 16)]
+    truncated = (7, 10, 0)  # window 1 cut the entity (7, 12) at its right edge
+    crossing = (7, 12, 0)  # crosses window 1's edge, whole inside window 2
+    out = stitch([_found([truncated]), _found([crossing])], bounds)
+    # the truncated copy belongs to window 2 (margin 1 there, 0 in window 1), which did not find it
+    assert out.spans.tolist() == [list(crossing)]
+
+
+def test_stitch_leaves_sentence_segments_alone():
+    bounds = [(0, 5), (5, 9)]
+    parts = [_found([(0, 5, 0), (4, 5, 1)]), _found([(5, 9, 0)])]
+    assert len(stitch(parts, bounds)) == 3
+    assert len(stitch([], [])) == 0

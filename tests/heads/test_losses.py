@@ -51,3 +51,16 @@ def test_overlap_loss_hand_values_and_clamp():
 def test_empty_inputs_give_zero():
     assert binary_focal_loss(torch.zeros(0), torch.zeros(0)).item() == 0.0
     assert smooth_l1(torch.zeros(0, 2), torch.zeros(0, 2)).item() == 0.0
+
+
+def test_cell_cross_entropy_ignores_minus_one_and_smooths():
+    from spacy_nested.heads.losses import cell_cross_entropy
+
+    logits = torch.randn(5, 4, requires_grad=True)
+    targets = torch.tensor([0, -1, 3, -1, 1])
+    keep = targets >= 0
+    expected = torch.nn.functional.cross_entropy(logits[keep], targets[keep])
+    assert torch.allclose(cell_cross_entropy(logits, targets), expected)
+    assert cell_cross_entropy(logits, targets, 0.01) > 0
+    empty = cell_cross_entropy(logits, torch.full((5,), -1))
+    assert float(empty.detach()) == 0.0 and empty.requires_grad
