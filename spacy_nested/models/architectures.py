@@ -5,7 +5,7 @@ Each one is ``chain(tok2vec, torch head)`` built by ``bridge.build_span_detector
 behind a shared ``tok2vec``, a ``spacy-transformers.TransformerListener.v1``
 behind a shared ``transformer``, or an inline ``spacy.Tok2Vec.v2``.
 """
-from typing import List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -35,14 +35,7 @@ def build_locate_label_model(
     ablation. ``dropout`` applies inside the torch head (spaCy's
     ``[training] dropout`` reaches only thinc layers).
     """
-    head = LocateLabelHead(
-        hidden_width=hidden_width,
-        lstm_hidden=lstm_hidden,
-        dropout=dropout,
-        use_filter=use_filter,
-        use_regressor=use_regressor,
-        filter_threshold=filter_threshold,
-    )
+    head = LocateLabelHead(**_head_settings(locals()))
     return build_span_detector(tok2vec, head, mixed_precision=mixed_precision)
 
 
@@ -74,20 +67,10 @@ def build_boundary_offset_model(
     to or replacing the scores. ``max_cells`` bounds the padded cells of one
     length group (speed/memory only; results do not depend on it).
     """
-    head = BoundaryOffsetHead(
-        max_offset=max_offset,
-        lstm_hidden=lstm_hidden,
-        lstm_dropout=lstm_dropout,
-        type_input=type_input,
-        biaffine_hidden=biaffine_hidden,
-        biaffine_dropout=biaffine_dropout,
-        region_width=region_width,
-        distance_width=distance_width,
-        cln_fusion=cln_fusion,
-        conv_dilations=conv_dilations,
-        conv_stacked=conv_stacked,
-        conv_residual=conv_residual,
-        conv_dropout=conv_dropout,
-        max_cells=max_cells,
-    )
+    head = BoundaryOffsetHead(**_head_settings(locals()))
     return build_span_detector(tok2vec, head, mixed_precision=mixed_precision)
+
+
+def _head_settings(arguments: Dict[str, Any]) -> Dict[str, Any]:
+    """An architecture's arguments minus the encoder and the wrapper's own: the head's settings."""
+    return {k: v for k, v in arguments.items() if k not in ("tok2vec", "mixed_precision")}

@@ -32,11 +32,39 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
+from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 
 from ..spans import ScoredSpans, Segment, segment_docs, stitch
 
 GoldSpans = numpy.ndarray  # (G, 3): start, end, label index + 1, relative to a segment
+
+# Factory defaults every detector shares: spaCy's CPU tok2vec inline under the head,
+# the nested scorer, and F1 as the score to select on.
+DEFAULT_TOK2VEC_CONFIG = """
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 96
+rows = [5000, 1000, 2500, 2500]
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 96
+window_size = 1
+maxout_pieces = 3
+depth = 4
+"""
+DEFAULT_SCORER = {"@scorers": "spacy_nested.nested_scorer.v1"}
+DEFAULT_SCORE_WEIGHTS = {"spans_nested_f": 1.0, "spans_nested_p": 0.0, "spans_nested_r": 0.0}
+
+
+def default_model(head_config: str) -> Config:
+    """A factory's default ``model`` block: ``[model]`` settings + the shared tok2vec."""
+    return Config().from_str(head_config + DEFAULT_TOK2VEC_CONFIG)["model"]
 
 
 class NestedSpanDetector(TrainablePipe):

@@ -28,13 +28,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy
 import torch
 from spacy.language import Language
-from thinc.api import Config, Model
+from thinc.api import Model
 
 from ..codecs import boundary_offset as codec
 from ..heads.losses import cell_cross_entropy
 from ..models.bridge import get_torch_head
 from ..spans import ScoredSpans, Segment
-from .base import GoldSpans, NestedSpanDetector, softmax
+from .base import DEFAULT_SCORE_WEIGHTS, DEFAULT_SCORER, GoldSpans, NestedSpanDetector, default_model, softmax
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -53,24 +53,8 @@ conv_stacked = true
 conv_residual = true
 conv_dropout = 0.2
 
-[model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 96
-rows = [5000, 1000, 2500, 2500]
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-include_static_vectors = false
-
-[model.tok2vec.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = 96
-window_size = 1
-maxout_pieces = 3
-depth = 4
 """
-DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+DEFAULT_MODEL = default_model(DEFAULT_MODEL_CONFIG)
 
 
 @Language.factory(
@@ -84,9 +68,9 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "label_smoothing": 0.01,
         "loss_both_triangles": True,
         "decode_rule": "votes",
-        "scorer": {"@scorers": "spacy_nested.nested_scorer.v1"},
+        "scorer": DEFAULT_SCORER,
     },
-    default_score_weights={"spans_nested_f": 1.0, "spans_nested_p": 0.0, "spans_nested_r": 0.0},
+    default_score_weights=DEFAULT_SCORE_WEIGHTS,
 )
 def make_boundary_offset_ner(
     nlp: Language,
