@@ -62,6 +62,16 @@ PIPELINES: Dict[str, Dict] = {
         "overrides": ["--components.boundary_offset_ner.model.cln_fusion", "false"],
         "what": "boundary_offset_ner without the code-only CLN fusion term",
     },
+    **{
+        f"boundary_offset_{rule}": {
+            "config": "configs/genia_boundary_offset_cpu.cfg",
+            "overrides": [],
+            "model_from": "boundary_offset",
+            "load": {"decode_rule": rule},
+            "what": f"boundary_offset_ner as configured, decoding rule '{rule}'",
+        }
+        for rule in ("centre", "all", "paper")
+    },
 }
 
 
@@ -99,11 +109,13 @@ def run_one(name: str, spec: Dict, train: Path, dev: Path, epochs: int, force: b
     cached = folder / "bench.json"
     if cached.exists() and not force:
         return json.loads(cached.read_text())
-    model = folder / "model-best"
+    trained = OUT / spec.get("model_from", name)  # decoding variants reuse another entry's model
+    model = trained / "model-best"
     if not model.exists():
-        cmd = [sys.executable, "-m", "spacy", "train", str(REPO / spec["config"]), "--output", str(folder)]
+        cmd = [sys.executable, "-m", "spacy", "train", str(REPO / spec["config"]), "--output", str(trained)]
         cmd += ["--paths.train", str(train), "--paths.dev", str(dev), "--training.max_epochs", str(epochs)]
-        _run(cmd + spec["overrides"], log=folder.with_suffix(".train.log"))
+        _run(cmd + spec["overrides"], log=trained.with_suffix(".train.log"))
+    folder.mkdir(parents=True, exist_ok=True)
     result = {"name": name, "what": spec["what"], "config": spec["config"], "overrides": spec["overrides"]}
     load = json.dumps(spec.get("load", {}))
     result["switches"] = switches(model, load)
@@ -147,7 +159,7 @@ for name, comp in nlp.config["components"].items():
         model = {k: v for k, v in comp["model"].items() if not isinstance(v, dict)}
         cfg = {k: v for k, v in comp.items() if k not in ("model", "scorer", "factory")}
         cfg["model"] = model
-        cfg["threshold"] = nlp.get_pipe(name).cfg.get("threshold")
+        cfg.update({k: v for k, v in nlp.get_pipe(name).cfg.items() if k != "labels"})  # as used, after "load"
 print(json.dumps(cfg))
 """
 

@@ -21,7 +21,8 @@ Choices and deviations (paper first, then the authors' code, SEED_ALGORITHMS.md 
   concatenated with a region embedding (upper/lower triangle; ``region_width``
   0 switches it off) and, optionally, the code's distance-bucket embedding
   (``distance_width``; the buckets of W2NER: log2 of |i - j| in 9 bins per
-  triangle plus the diagonal).
+  triangle plus the diagonal). Layers that read v̂ split their weight into the
+  V and embedding columns (``cell_linear``), so the concatenation is never built.
 * **Biaffine** (eqs. 2–3): ``s = [h^Y;1]ᵀ U [v̂;1]`` with MLP(ReLU) on both sides.
   The code's extra fusion term ``Linear(CLN(h^Y_m | v̂_ij))`` is optional
   (``cln_fusion``); it is computed without materialising the
@@ -42,7 +43,7 @@ Choices and deviations (paper first, then the authors' code, SEED_ALGORITHMS.md 
   quadratic grid of a short sentence as expensive as that of the longest one in
   the batch. Masking makes the result independent of the grouping.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -147,23 +148,40 @@ class BoundaryOffsetHead(nn.Module):
             scores = scores + self.fusion(h_types, cells)
         return self.conv(scores, valid)
 
-    def _cell_features(self, h: torch.Tensor) -> torch.Tensor:
-        """v̂_ij = [CLN(h_i | h_j); region; distance] (eq. 1), (B, n, n, F)."""
-        B, n, _ = h.shape
-        parts = [self.span_norm(h.unsqueeze(2), h.unsqueeze(1))]
+    def _cell_features(self, h: torch.Tensor) -> "Cells":
+        """v̂_ij = [CLN(h_i | h_j); region; distance] (eq. 1), kept in two parts:
+        V (B, n, n, h) and the position embeddings (n, n, E) shared by the batch."""
+        n = h.shape[1]
+        V = self.span_norm(h.unsqueeze(2), h.unsqueeze(1))
         i = torch.arange(n, device=h.device)
+        parts = []
         if self.region is not None:
-            parts.append(self.region((i[:, None] <= i[None, :]).long()).expand(B, n, n, -1).to(h.dtype))
+            parts.append(self.region((i[:, None] <= i[None, :]).long()))
         if self.distance is not None:
-            parts.append(self.distance(distance_buckets(n, h.device)).expand(B, n, n, -1).to(h.dtype))
-        return torch.cat(parts, dim=-1)
+            parts.append(self.distance(distance_buckets(n, h.device)))
+        return (V, torch.cat(parts, dim=-1).to(V.dtype) if parts else None)
 
-    def _biaffine(self, h_types: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    def _biaffine(self, h_types: torch.Tensor, cells: "Cells") -> torch.Tensor:
         """s_mij = [l_m; 1]ᵀ U [r_ij; 1] for every label (eqs. 2–3), (B, M, n, n, L)."""
         left = _append_one(self.left(h_types))
-        right = _append_one(self.right(cells))
-        per_type = torch.einsum("bmx,lxy->bmly", left, self.biaffine.to(left.dtype))
-        return torch.einsum("bijy,bmly->bmijl", right, per_type)
+        right = self.right[1:](cell_linear(self.right[0], cells))
+        per_type = torch.einsum("bmx,lxy->bmly", left, self.biaffine.to(left.dtype))  # (B, M, L, H + 1)
+        scores = torch.einsum("bijy,bmly->bmijl", right, per_type[..., :-1])
+        return scores + per_type[..., -1][:, :, None, None, :]
+
+
+Cells = Tuple[torch.Tensor, Optional[torch.Tensor]]
+
+
+def cell_linear(linear: nn.Linear, cells: Cells) -> torch.Tensor:
+    """``linear([V_ij; p_ij])`` without building the concatenation: the weight is split
+    into its V and position columns, and the position part is computed once per (i, j)."""
+    V, positions = cells
+    width = V.shape[-1]
+    out = F.linear(V, linear.weight[:, :width], linear.bias)
+    if positions is not None:
+        out = out + F.linear(positions, linear.weight[:, width:])
+    return out
 
 
 class ConditionalLayerNorm(nn.Module):
@@ -199,10 +217,10 @@ class TypeFusion(nn.Module):
         self.norm = ConditionalLayerNorm(width, cond_width)
         self.out = nn.Linear(width, n_out)
 
-    def forward(self, h_types: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    def forward(self, h_types: torch.Tensor, cells: Cells) -> torch.Tensor:
         A = self.norm.normalize(h_types)  # (B, M, d)
-        scale = self.norm.gamma + self.norm.to_gamma(cells)  # (B, n, n, d)
-        shift = self.norm.beta + self.norm.to_beta(cells)
+        scale = self.norm.gamma + cell_linear(self.norm.to_gamma, cells)  # (B, n, n, d)
+        shift = self.norm.beta + cell_linear(self.norm.to_beta, cells)
         per_type = A.unsqueeze(2) * self.out.weight  # (B, M, L, d)
         typed = torch.einsum("bijd,bmld->bmijl", scale, per_type)
         return typed + self.out(shift).unsqueeze(1)

@@ -116,9 +116,20 @@ def test_type_fusion_equals_the_materialised_conditional_layer_norm():
     fusion = TypeFusion(8, 6, 5)
     torch.nn.init.normal_(fusion.norm.to_gamma.weight)
     torch.nn.init.normal_(fusion.norm.to_beta.weight)
-    types, cells = torch.randn(2, M, 8), torch.randn(2, 4, 4, 6)
+    types, V, positions = torch.randn(2, M, 8), torch.randn(2, 4, 4, 4), torch.randn(4, 4, 2)
+    cells = torch.cat([V, positions.expand(2, 4, 4, 2)], dim=-1)  # v̂ = [V; positions], (B, N, N, 6)
     cln = fusion.norm(types[:, :, None, None, :], cells[:, None])  # (B, M, N, N, d)
-    assert torch.allclose(fusion(types, cells), fusion.out(cln), atol=1e-5)
+    assert torch.allclose(fusion(types, (V, positions)), fusion.out(cln), atol=1e-5)
+
+
+def test_cell_linear_equals_linear_on_the_concatenation():
+    from spacy_nested.heads.boundary_offset import cell_linear
+
+    linear = torch.nn.Linear(7, 3)
+    V, positions = torch.randn(2, 5, 5, 4), torch.randn(5, 5, 3)
+    full = linear(torch.cat([V, positions.expand(2, 5, 5, 3)], dim=-1))
+    assert torch.allclose(cell_linear(linear, (V, positions)), full, atol=1e-6)
+    assert cell_linear(torch.nn.Linear(4, 3), (V, None)).shape == (2, 5, 5, 3)
 
 
 def test_resize_and_dims():
