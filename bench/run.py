@@ -57,11 +57,6 @@ PIPELINES: Dict[str, Dict] = {
         "overrides": [],
         "what": "boundary_offset_ner as configured (paper components + the authors' code extras)",
     },
-    "boundary_offset_paper": {
-        "config": "configs/genia_boundary_offset_cpu.cfg",
-        "overrides": ["--components.boundary_offset_ner.model.cln_fusion", "false"],
-        "what": "boundary_offset_ner without the code-only CLN fusion term",
-    },
     **{
         f"boundary_offset_{rule}": {
             "config": "configs/genia_boundary_offset_cpu.cfg",
