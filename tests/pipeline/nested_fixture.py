@@ -62,9 +62,13 @@ def build_nlp(factory: str, config: Optional[dict] = None) -> Language:
     return nlp
 
 
-def train(nlp: Language, examples: List[Example], n_iter: int, seed: int = 0) -> List[float]:
+def train(
+    nlp: Language, examples: List[Example], n_iter: int, seed: int = 0, learn_rate: Optional[float] = None
+) -> List[float]:
     spacy.util.fix_random_seed(seed)
     optimizer = nlp.initialize(lambda: examples)
+    if learn_rate is not None:
+        optimizer.learn_rate = learn_rate
     losses = []
     for _ in range(n_iter):
         out = nlp.update(examples, sgd=optimizer, drop=0.0)

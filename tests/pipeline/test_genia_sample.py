@@ -10,6 +10,11 @@ from spacy_nested.formats.jsonl import read_jsonl
 from .nested_fixture import build_nlp, train
 from .test_common import DETECTORS
 
+# (full-batch updates, learn rate). BOPN's cells are >99% out-of-range on real sentences: at
+# Adam's 0.001 it sits on the prior for 120+ full-batch updates of 30 sentences (it learns on
+# the full corpus, where an epoch is ~150 updates); at 0.01 it reaches F1 0.9 by 120 updates.
+SCHEDULE = {"locate_label_ner": (40, None), "boundary_offset_ner": (120, 0.01)}
+
 
 @pytest.fixture(scope="module")
 def genia_docs(shared_data):
@@ -23,7 +28,8 @@ def test_learns_on_30_genia_sentences(factory, genia_docs):
     gold = list(sentences_to_docs(genia_docs, nlp.vocab))
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
     assert sum(len(doc.spans["nested"]) for doc in gold) > 50
-    losses = train(nlp, examples, 40)
+    n_iter, learn_rate = SCHEDULE[factory]
+    losses = train(nlp, examples, n_iter, learn_rate=learn_rate)
     assert losses[-1] < 0.5 * losses[0]
     scores = nlp.evaluate(examples)
     assert scores["spans_nested_f"] > 0.5
