@@ -57,6 +57,11 @@ PIPELINES: Dict[str, Dict] = {
         "overrides": [],
         "what": "boundary_offset_ner as configured (paper components + the authors' code extras)",
     },
+    "boundary_offset_upper": {
+        "config": "configs/genia_boundary_offset_cpu.cfg",
+        "overrides": ["--components.boundary_offset_ner.loss_both_triangles", "false"],
+        "what": "boundary_offset_ner, loss on the upper triangle only (the paper's valid spans)",
+    },
     **{
         f"boundary_offset_{rule}": {
             "config": "configs/genia_boundary_offset_cpu.cfg",
