@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from spacy_nested.heads.losses import binary_focal_loss, categorical_loss, overlap_loss, smooth_l1
+from spacy_nested.heads.losses import (
+    assigned_costs,
+    binary_focal_loss,
+    categorical_loss,
+    matching_costs,
+    overlap_loss,
+    smooth_l1,
+)
 
 
 def test_binary_focal_matches_hand_computation():
@@ -64,3 +71,33 @@ def test_cell_cross_entropy_ignores_minus_one_and_smooths():
     assert cell_cross_entropy(logits, targets, 0.01) > 0
     empty = cell_cross_entropy(logits, torch.full((5,), -1))
     assert float(empty.detach()) == 0.0 and empty.requires_grad
+
+
+def test_matching_costs_are_eq24_with_the_floor_for_out_of_reach_gold():
+    log_pointer = torch.log_softmax(torch.randn(3, 5), dim=-1)
+    log_types = torch.log_softmax(torch.randn(3, 4), dim=-1)  # 3 types + None
+    reach = torch.tensor([[0, -1], [4, 2], [-1, -1]])
+    types = torch.tensor([2, 0])
+    cost, none_cost = matching_costs(log_pointer, log_types, reach, types)
+    assert cost.shape == (3, 2)
+    assert cost[1, 0].item() == pytest.approx(-(log_types[1, 2] + log_pointer[1, 4]).item(), rel=1e-6)
+    assert cost[0, 1].item() == pytest.approx(-log_types[0, 0].item() - math.log(1e-8), rel=1e-6)
+    assert torch.allclose(none_cost, -log_types[:, -1])
+
+
+def test_assigned_costs_pick_gold_or_none_and_carry_gradients():
+    logits = torch.randn(3, 4, requires_grad=True)
+    log_types = torch.log_softmax(logits, dim=-1)
+    log_pointer = torch.log_softmax(torch.randn(3, 5), dim=-1)
+    cost, none_cost = matching_costs(log_pointer, log_types, torch.tensor([[1], [2], [3]]), torch.tensor([1]))
+    terms = assigned_costs(cost, none_cost, torch.tensor([-1, 0, -1]))
+    assert torch.allclose(terms, torch.stack([none_cost[0], cost[1, 0], none_cost[2]]))
+    terms.sum().backward()
+    assert logits.grad.abs().sum() > 0
+
+
+def test_no_gold_means_every_proposal_pays_none():
+    log_types = torch.log_softmax(torch.randn(4, 3), dim=-1)
+    cost, none_cost = matching_costs(torch.zeros(4, 2), log_types, torch.zeros((4, 0), dtype=torch.long), torch.zeros(0))
+    assert cost.shape == (4, 0)
+    assert torch.allclose(assigned_costs(cost, none_cost, torch.full((4,), -1)), -log_types[:, -1])
