@@ -3,7 +3,7 @@
 Overrides, and only these: ``paths.train``/``paths.dev`` (a DocBin of the
 nested fixture), the name of any spacy-transformers model (a tiny random BERT
 written offline, ``tests/tiny_bert.py``) and the sizes of the nested
-detectors' heads (``hidden_width``, ``biaffine_hidden``, ``lstm_hidden``), so the GENIA settings
+detectors' heads (``hidden_width``, ``biaffine_hidden``, ``ffn_width``, ``lstm_hidden``), so the GENIA settings
 (1024 / BiLSTM 512) stay fast on CPU. Training follows ``spacy train``:
 ``init_nlp(config)``, then ``nlp.update(sgd=False)`` + ``finish_update`` with
 the config's optimizer, the configured frozen and annotating components, and
@@ -69,7 +69,7 @@ def _tiny_config(cfg_path: Path, bert_dir: str, corpus: Path):
             model["name"] = bert_dir
             n_transformers += 1
         if arch.startswith("spacy_nested."):
-            for key in ("hidden_width", "biaffine_hidden"):
+            for key in ("hidden_width", "biaffine_hidden", "ffn_width"):
                 if key in model:
                     model[key] = min(int(model[key]), MAX_HIDDEN_WIDTH)
             if "lstm_hidden" in model:

@@ -14,6 +14,7 @@ from thinc.types import Floats2d
 
 from ..heads.boundary_offset import BoundaryOffsetHead
 from ..heads.locate_label import LocateLabelHead
+from ..heads.proposer_regressor import ProposerRegressorHead
 from .bridge import build_span_detector
 
 
@@ -68,6 +69,42 @@ def build_boundary_offset_model(
     length group (speed/memory only; results do not depend on it).
     """
     head = BoundaryOffsetHead(**_head_settings(locals()))
+    return build_span_detector(tok2vec, head, mixed_precision=mixed_precision)
+
+
+@registry.architectures("spacy_nested.ProposerRegressor.v1")
+def build_proposer_regressor_model(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int = 256,
+    encoder_gru: bool = True,
+    kernels: Sequence[int] = (2, 3),
+    backward: bool = True,
+    pool: str = "avg",
+    query: str = "bottom",
+    n_layers: int = 3,
+    n_heads: int = 8,
+    spatial: bool = True,
+    gate: str = "gru",
+    ffn_width: int = 1024,
+    category_embedding: bool = True,
+    location_iteration: bool = True,
+    logits_iteration: bool = True,
+    dropout: float = 0.1,
+    max_width: int = 16,
+    mixed_precision: bool = False,
+) -> Model:
+    """Proposer and regressor (Wen et al. 2023), switches for Table 6.
+
+    ``encoder_gru`` the BiGRU of eq. 4; ``kernels`` the pyramid's Conv1D kernels
+    (``[]`` = no pyramid); ``backward`` the backward blocks, ``pool`` their
+    residual ("avg" paper, "max" code); ``query`` "bottom" (paper) or "fused"
+    (code); ``n_layers`` regressor iterations; ``spatial`` the spatial prior;
+    ``gate`` "gru" (eqs. 18–19) or "ffn" (code); ``category_embedding``,
+    ``location_iteration``, ``logits_iteration`` eqs. 11, 16, 20;
+    ``max_width`` bounds the pointer (spans of at most this many tokens near
+    each proposal).
+    """
+    head = ProposerRegressorHead(**_head_settings(locals()))
     return build_span_detector(tok2vec, head, mixed_precision=mixed_precision)
 
 
