@@ -48,17 +48,24 @@ SMALL_TOK2VEC = {
 HEAD_SIZES: Dict[str, dict] = {
     "locate_label_ner": {"hidden_width": 64, "dropout": 0.0},
     "boundary_offset_ner": {"lstm_hidden": 32, "lstm_dropout": 0.0, "biaffine_hidden": 32, "biaffine_dropout": 0.0, "conv_dropout": 0.0},
+    "proposer_regressor_ner": {"hidden_width": 32, "n_heads": 4, "ffn_width": 64, "dropout": 0.0},
 }
+
+
+def model_config(factory: str, **settings) -> dict:
+    """The factory's default model block with the small test sizes, listening to the shared tok2vec."""
+    base = Language.get_factory_meta(factory).default_config["model"].copy()
+    base.update(HEAD_SIZES.get(factory, {}))
+    base["tok2vec"] = {"@architectures": "spacy.Tok2VecListener.v1", "width": 48, "upstream": "*"}
+    base.update(settings)
+    return base
 
 
 def build_nlp(factory: str, config: Optional[dict] = None) -> Language:
     """blank English + whitespace tokenizer + shared tok2vec + the detector listening to it."""
     nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_nested.WhitespaceTokenizer.v1"}}})
     nlp.add_pipe("tok2vec", config=SMALL_TOK2VEC)
-    base = Language.get_factory_meta(factory).default_config["model"].copy()
-    base.update(HEAD_SIZES.get(factory, {}))
-    base["tok2vec"] = {"@architectures": "spacy.Tok2VecListener.v1", "width": 48, "upstream": "*"}
-    nlp.add_pipe(factory, config={"model": base, **(config or {})})
+    nlp.add_pipe(factory, config={"model": model_config(factory), **(config or {})})
     return nlp
 
 

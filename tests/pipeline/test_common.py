@@ -5,11 +5,15 @@ import spacy
 from spacy.tokens import Doc
 from spacy.training import Example
 
+from spacy_nested.spans import ScoredSpans
+
 from .nested_fixture import LABELS, SENTENCES, build_nlp, make_doc, make_examples, train
 
-DETECTORS = ["locate_label_ner", "boundary_offset_ner"]
+DETECTORS = ["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner"]
+# detectors that cut docs without sentence starts into overlapping, stitched windows
+WINDOWED = ["boundary_offset_ner", "proposer_regressor_ner"]
 # updates to overfit the fixture (BOPN's zero-initialised conditional layer norm starts slowly)
-N_ITER = {"locate_label_ner": 60, "boundary_offset_ner": 150}
+N_ITER = {"locate_label_ner": 60, "boundary_offset_ner": 150, "proposer_regressor_ner": 100}
 
 
 @pytest.fixture(scope="module", params=DETECTORS)
@@ -91,6 +95,40 @@ def test_batch_size_and_n_process_do_not_change_output(trained):
     one = list(nlp.pipe(texts, batch_size=1))
     _assert_same(one, nlp.pipe(texts, batch_size=32))
     _assert_same(one, nlp.pipe(texts, batch_size=32, n_process=2))
+
+
+def test_prediction_alone_equals_prediction_among_longer_docs(trained):
+    name, nlp, _, _ = trained
+    text = SENTENCES[1][0]  # 9 tokens
+    longer = [SENTENCES[7][0], SENTENCES[1][0] + " and more"]  # 10 and 11 tokens: padded together
+    alone = nlp(text)
+    spans, scores = _spans(alone)
+    assert spans  # a non-empty prediction
+    for batch_size in (2, 3):
+        _assert_same([alone], list(nlp.pipe(longer + [text], batch_size=batch_size))[-1:])
+
+
+@pytest.mark.parametrize("name", WINDOWED)
+def test_windows_are_stitched_and_a_span_across_an_edge_is_found_once(name, monkeypatch):
+    """A perfect window detector: every window reports the true spans it contains."""
+    nlp = build_nlp(name, config={"max_length": 10, "window_overlap": 4})
+    nlp.initialize(lambda: make_examples(nlp))
+    pipe = nlp.get_pipe(name)
+    truth = [(2, 5, 0), (8, 11, 1), (9, 10, 2), (14, 17, 0), (20, 22, 3)]  # (8, 11) crosses the edge at 10
+
+    def oracle(outputs, extras, segments):
+        found = []
+        for _, s, e in segments:
+            rows = [(a - s, b - s, lab) for a, b, lab in truth if s <= a and b <= e]
+            found.append(ScoredSpans(numpy.asarray(rows, dtype="int64").reshape(-1, 3), numpy.ones(len(rows), dtype="float32")))
+        return found
+
+    monkeypatch.setattr(pipe, "decode", oracle)
+    doc = Doc(nlp.vocab, words=[f"w{i}" for i in range(23)])
+    assert pipe.segments([doc]) == [(0, 0, 10), (0, 6, 16), (0, 12, 22), (0, 18, 23)]
+    doc = pipe(nlp.get_pipe("tok2vec")(doc))
+    got = sorted((sp.start, sp.end, pipe.labels.index(sp.label_)) for sp in doc.spans["nested"])
+    assert got == sorted(truth)
 
 
 def test_gradient_reaches_shared_tok2vec():
