@@ -62,6 +62,11 @@ PIPELINES: Dict[str, Dict] = {
         "overrides": ["--components.boundary_offset_ner.loss_both_triangles", "false"],
         "what": "boundary_offset_ner, loss on the upper triangle only (the paper's valid spans)",
     },
+    "proposer_regressor": {
+        "config": "configs/genia_proposer_regressor_cpu.cfg",
+        "overrides": [],
+        "what": "proposer_regressor_ner as configured (every paper component on)",
+    },
     **{
         f"boundary_offset_{rule}": {
             "config": "configs/genia_boundary_offset_cpu.cfg",
