@@ -133,10 +133,14 @@ def run_one(name: str, spec: Dict, train: Path, dev: Path, epochs: int, force: b
 
 def _run(cmd: List[str], log: Optional[Path] = None) -> str:
     print("$", " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    if log is not None:
+    if log is not None:  # streamed, so a long training run can be followed with tail -f
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(proc.stdout + proc.stderr)
+        with log.open("w", encoding="utf8") as file:
+            proc = subprocess.run(cmd, cwd=REPO, stdout=file, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\nsee {log}")
+        return ""
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
     return proc.stdout
