@@ -3,8 +3,8 @@
     python bench/run.py [--data ../shared/data/genia] [--epochs 6] [--only NAME ...] [--force]
 
 For each pipeline: train its config on the same GENIA train/dev DocBins with the
-same tok2vec, optimizer, batcher and epochs (skipped when
-``bench/out/<name>/model-best`` exists), then measure
+same tok2vec, optimizer, batcher and epochs (skipped when a finished run left
+``bench/out/<name>/TRAINED``), then measure
 
 * dev P/R/F (strict, boundaries + type) overall and per entity length,
 * words/s with ``spacy benchmark speed --batch-size 128`` on dev,
@@ -116,10 +116,12 @@ def run_one(name: str, spec: Dict, train: Path, dev: Path, epochs: int, force: b
         return json.loads(cached.read_text())
     trained = OUT / spec.get("model_from", name)  # decoding variants reuse another entry's model
     model = trained / "model-best"
-    if not model.exists():
+    done = trained / "TRAINED"  # model-best is written at every improving evaluation, not only at the end
+    if not done.exists():
         cmd = [sys.executable, "-m", "spacy", "train", str(REPO / spec["config"]), "--output", str(trained)]
         cmd += ["--paths.train", str(train), "--paths.dev", str(dev), "--training.max_epochs", str(epochs)]
         _run(cmd + spec["overrides"], log=trained.with_suffix(".train.log"))
+        done.write_text(f"{epochs} epochs\n")
     folder.mkdir(parents=True, exist_ok=True)
     result = {"name": name, "what": spec["what"], "config": spec["config"], "overrides": spec["overrides"]}
     load = json.dumps(spec.get("load", {}))
