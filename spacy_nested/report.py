@@ -1,0 +1,255 @@
+"""Evaluation report: the detectors and the spaCy baselines side by side.
+
+`evaluate` runs one pipeline over a gold DocBin and returns JSON-able metrics:
+strict P/R/F overall, per type, per entity length (the buckets of the papers'
+Tables 2/3) and per nesting depth, with words/s and peak memory.
+`render_report` writes ``report.md``, ``report.json`` and ``f1_by_length.png``
+for several such metrics. The commands (``report_app``):
+
+    python -m spacy_nested.report evaluate MODEL corpus/dev.spacy --output metrics/NAME.json
+    python -m spacy_nested.report report metrics/A.json metrics/B.json --output-dir reports
+
+The plot needs matplotlib (``pip install spacy-nested[plot]``); without it the
+markdown and JSON are still written.
+"""
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import spacy
+import typer
+from spacy.language import Language
+from spacy.tokens import DocBin
+from wasabi import msg
+
+from .scoring import DEPTH_BUCKETS, LENGTH_BUCKETS, score_by_depth, score_by_length, score_by_type
+
+PLOT_NAME = "f1_by_length.png"
+
+
+def evaluate(
+    nlp: Union[str, Path, Language],
+    docbin_path: Union[str, Path],
+    spans_key: str = "nested",
+    batch_size: int = 128,
+    pred_key: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Predict the docs of a gold DocBin from their text and score the predictions.
+
+    nlp: a pipeline, or a name or path for `spacy.load`. Any pipeline that writes
+        spans to ``doc.spans[pred_key]`` works (spaCy's spancat included).
+    docbin_path: the gold docs, spans under ``spans_key``. Their texts are
+        re-tokenized by the pipeline, which must give the gold tokens back (as
+        the whitespace tokenizer does for converted corpora).
+    pred_key: the key the pipeline writes to; `spans_key` when None.
+    RETURNS: "overall" (p, r, f, n_gold, n_pred) and the same per group in
+        "per_type", "per_length" (`LENGTH_BUCKETS`) and "per_depth"
+        (`DEPTH_BUCKETS`); "n_docs", "n_words"; "words_per_s": words over the
+        wall time of one `nlp.pipe` pass over all texts (tokenization
+        included), after a warm-up call on the first text; "peak_rss_mb":
+        peak RSS of the evaluating process (ru_maxrss when done, so it
+        includes loading the pipeline and the data).
+    """
+    pred_key = spans_key if pred_key is None else pred_key
+    if not isinstance(nlp, Language):
+        nlp = spacy.load(nlp)
+    gold = list(DocBin().from_disk(docbin_path).get_docs(nlp.vocab))
+    texts = [doc.text for doc in gold]
+    if texts:
+        nlp(texts[0])
+    start = time.perf_counter()
+    preds = list(nlp.pipe(texts, batch_size=batch_size))
+    seconds = time.perf_counter() - start
+    for i, (g, p) in enumerate(zip(gold, preds)):
+        if [t.text for t in g] != [t.text for t in p]:
+            raise ValueError(
+                f"doc {i}: the pipeline's tokenizer does not give the gold tokens back "
+                "(span boundaries are compared by token index)"
+            )
+        if pred_key != spans_key:
+            p.spans[spans_key] = list(p.spans.get(pred_key, []))
+    pairs = list(zip(gold, preds))
+    per_length = score_by_length(pairs, spans_key)
+    per_type = score_by_type(pairs, spans_key)
+    per_depth = score_by_depth(pairs, spans_key)
+    n_words = sum(len(doc) for doc in gold)
+    return {
+        "spans_key": spans_key,
+        "pred_key": pred_key,
+        "overall": per_length.pop("all"),
+        "per_type": {label: per_type[label] for label in sorted(per_type) if label != "all"},
+        "per_length": per_length,
+        "per_depth": {b: per_depth[b] for b in DEPTH_BUCKETS},
+        "n_docs": len(gold),
+        "n_words": n_words,
+        "words_per_s": n_words / seconds if seconds > 0 else 0.0,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def render_report(metrics: Dict[str, Dict[str, Any]], out_dir: Union[str, Path]) -> List[Path]:
+    """Write report.md, report.json and (with matplotlib) f1_by_length.png to `out_dir`.
+
+    metrics: pipeline name -> the output of `evaluate`, in table order.
+    RETURNS: the paths written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "report.md", out_dir / "report.json"]
+    paths[0].write_text(render_markdown(metrics), encoding="utf8")
+    paths[1].write_text(json.dumps(metrics, indent=2), encoding="utf8")
+    try:
+        paths.append(plot_f1_by_length(metrics, out_dir / PLOT_NAME))
+    except ImportError:
+        msg.warn(f"No {PLOT_NAME}: pip install spacy-nested[plot]", "The plot needs matplotlib.")
+    return paths
+
+
+def _pct(score: Optional[Dict[str, float]], key: str = "f", digits: int = 1) -> str:
+    """A score in percent, or "–" when the group has neither gold nor predicted spans."""
+    if not score or not (score.get("n_gold") or score.get("n_pred")):
+        return "–"
+    return f"{100 * score[key]:.{digits}f}"
+
+
+def _table(head: List[str], rows: List[List[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+
+
+def render_markdown(metrics: Dict[str, Dict[str, Any]]) -> str:
+    """The report as markdown: an overall table, then per-type and per-depth tables."""
+    first = next(iter(metrics.values()), {})
+    n_len = {b: s.get("n_gold", 0) for b, s in first.get("per_length", {}).items()}
+    head = ["pipeline", "P", "R", "F1"] + [f"F1 len {b} (n={n_len.get(b, '?')})" for b in LENGTH_BUCKETS]
+    rows = []
+    for name, m in metrics.items():
+        row = [name] + [_pct(m.get("overall"), k, 2) for k in ("p", "r", "f")]
+        row += [_pct(m.get("per_length", {}).get(b)) for b in LENGTH_BUCKETS]
+        row += [f"{m['words_per_s']:,.0f}" if "words_per_s" in m else "–"]
+        row += [f"{m['peak_rss_mb']:,.0f}" if "peak_rss_mb" in m else "–"]
+        rows.append(row)
+    note = "Strict P/R/F in % (boundaries and type). n: gold spans in the first pipeline's data."
+    parts = ["# Evaluation report", "", note, ""]
+    parts.append(_table(head + ["words/s", "peak RSS (MB)"], rows))
+    labels = sorted({label for m in metrics.values() for label in m.get("per_type", {})})
+    n_type = {label: s.get("n_gold", 0) for label, s in first.get("per_type", {}).items()}
+    rows = [[name] + [_pct(m.get("per_type", {}).get(label)) for label in labels] for name, m in metrics.items()]
+    head = ["pipeline"] + [f"{label} (n={n_type.get(label, '?')})" for label in labels]
+    parts += ["## F1 per type", "", _table(head, rows)]
+    head = ["pipeline"] + [f"depth {b} {k}" for b in DEPTH_BUCKETS for k in ("P", "R", "F1")]
+    rows = []
+    for name, m in metrics.items():
+        depth = m.get("per_depth", {})
+        rows.append([name] + [_pct(depth.get(b), k) for b in DEPTH_BUCKETS for k in ("p", "r", "f")])
+    parts += [
+        "## Per nesting depth",
+        "",
+        "Depth 1: inside no other span; depth k: inside a chain of k - 1 nested spans. "
+        "R per gold depth, P per predicted depth.",
+        "",
+        _table(head, rows),
+        "words/s: words over the wall time of one `nlp.pipe` pass over the texts after a warm-up call; "
+        "peak RSS: of the evaluating process.",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def plot_f1_by_length(metrics: Dict[str, Dict[str, Any]], path: Path) -> Path:
+    """A grouped bar chart of F1 per length bucket, one series per pipeline (Agg backend).
+
+    Raises ImportError when matplotlib is not installed.
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(min(16.0, 4.0 + 0.25 * len(LENGTH_BUCKETS) * len(metrics)), 4.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(metrics))
+    colors = matplotlib.colormaps["tab10" if len(metrics) <= 10 else "tab20"]
+    for i, (name, m) in enumerate(metrics.items()):
+        per_length = m.get("per_length", {})
+        f1 = [100 * per_length.get(b, {}).get("f", 0.0) for b in LENGTH_BUCKETS]
+        xs = [x - 0.4 + (i + 0.5) * width for x in range(len(LENGTH_BUCKETS))]
+        ax.bar(xs, f1, width, label=name, color=colors(i % colors.N))
+    n_gold = next(iter(metrics.values()), {}).get("per_length", {})
+    ticks = [f"{b}\n(n={n_gold[b]['n_gold']})" if b in n_gold else b for b in LENGTH_BUCKETS]
+    ax.set_xticks(range(len(LENGTH_BUCKETS)), ticks)
+    ax.set_title("F1 by entity length")
+    ax.set_xlabel("entity length (tokens)")
+    ax.set_ylabel("F1 (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+# No name: `app.add_typer(report_app)` adds both commands at the top level of `app`.
+report_app = typer.Typer(
+    help="Evaluate pipelines and report them side by side.", no_args_is_help=True, add_completion=False
+)
+
+
+@report_app.command("evaluate")
+def evaluate_cli(
+    model: str = typer.Argument(..., help="Pipeline name or path"),
+    docbin: Path = typer.Argument(..., help="Gold .spacy DocBin", exists=True, dir_okay=False),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Metrics JSON to write (stdout if unset)", dir_okay=False
+    ),
+    spans_key: str = typer.Option("nested", "--spans-key", "-k", help="Key of the gold spans"),
+    pred_key: Optional[str] = typer.Option(
+        None, "--pred-key", help="Key the pipeline writes to (default: --spans-key)"
+    ),
+    batch_size: int = typer.Option(128, "--batch-size", "-b", help="Batch size of nlp.pipe"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+) -> None:
+    """Score a pipeline on a gold DocBin: P/R/F overall, per type, length and depth; words/s; peak RSS."""
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    metrics = evaluate(model, docbin, spans_key=spans_key, batch_size=batch_size, pred_key=pred_key)
+    if output is None:
+        print(json.dumps(metrics, indent=2))
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(metrics, indent=2), encoding="utf8")
+    o = metrics["overall"]
+    msg.good(
+        f"P {100 * o['p']:.2f} R {100 * o['r']:.2f} F {100 * o['f']:.2f}, {metrics['words_per_s']:,.0f} words/s",
+        f"Peak RSS {metrics['peak_rss_mb']:,.0f} MB. Saved to {output}",
+    )
+
+
+@report_app.command("report")
+def report_cli(
+    metrics_paths: List[Path] = typer.Argument(
+        ..., help="Metrics JSON files from `evaluate`", exists=True, dir_okay=False
+    ),
+    output_dir: Path = typer.Option(
+        ..., "--output-dir", "-o", help="Folder for report.md, report.json and f1_by_length.png"
+    ),
+) -> None:
+    """Render the metrics of several pipelines side by side, named by their file stems."""
+    metrics: Dict[str, Dict[str, Any]] = {}
+    for path in metrics_paths:
+        if path.stem in metrics:
+            raise typer.BadParameter(f"two metrics files are named '{path.stem}'", param_hint="METRICS_PATHS")
+        metrics[path.stem] = json.loads(path.read_text(encoding="utf8"))
+    for path in render_report(metrics, output_dir):
+        msg.good(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    report_app()
