@@ -115,13 +115,28 @@ def validate_tokens(tokens: Sequence[str]) -> None:
             )
 
 
-def doc_from_tokens(vocab: Vocab, tokens: List[str]) -> Doc:
-    """Build a Doc whose text is the tokens joined by single spaces.
+def doc_from_tokens(
+    vocab: Vocab, tokens: List[str], spaces: Optional[Sequence[bool]] = None
+) -> Doc:
+    """Build a Doc whose text is the tokens joined by single spaces (by default).
 
     The Doc's tokens are exactly `tokens`, and ``WhitespaceTokenizer`` gives
     the same tokens back from ``doc.text``. An empty list gives an empty Doc.
     Raises ValueError for empty tokens and tokens containing whitespace.
+
+    spaces (Optional[Sequence[bool]]): whether each token is followed by a
+        space, for text tokenized by a language tokenizer (BRAT documents).
+        The tokens then only need to be non-empty strings: spaCy's whitespace
+        tokens (``"\\n"``, ``" "``) are allowed, and the text need not round
+        trip through ``WhitespaceTokenizer``.
     """
-    validate_tokens(tokens)
-    spaces = [True] * (len(tokens) - 1) + [False] if tokens else []
-    return Doc(vocab, words=list(tokens), spaces=spaces)
+    if spaces is None:
+        validate_tokens(tokens)
+        spaces = [True] * (len(tokens) - 1) + [False] if tokens else []
+    else:
+        if len(spaces) != len(tokens):
+            raise ValueError(f"{len(spaces)} spaces for {len(tokens)} tokens")
+        for i, token in enumerate(tokens):
+            if not isinstance(token, str) or not token:
+                raise ValueError(f"token {i} must be a non-empty string, got {token!r}")
+    return Doc(vocab, words=list(tokens), spaces=list(spaces))

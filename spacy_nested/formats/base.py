@@ -24,12 +24,20 @@ class NestedSentence:
 
     `spans` are half-open token offsets ``(start, end, label)``. The same
     boundaries may appear with several labels; exact duplicates do not.
+    `spaces` says whether each token is followed by a space, for text from a
+    language tokenizer (BRAT); None (the default) means tokens joined by
+    single spaces, which the whitespace tokenizer gives back.
     """
 
     tokens: List[str]
     spans: List[LabeledSpan] = field(default_factory=list)
     doc_id: Optional[str] = None
     sent_id: Optional[str] = None
+    spaces: Optional[List[bool]] = None
+
+    def __post_init__(self) -> None:
+        if self.spaces is not None and len(self.spaces) != len(self.tokens):
+            raise ValueError(f"{len(self.spaces)} spaces for {len(self.tokens)} tokens")
 
 
 def split_whitespace_tokens(
@@ -102,7 +110,7 @@ def _make_doc(
         sent_starts.append(offset)
         tokens.extend(sentence.tokens)
         spans.extend((start + offset, end + offset, label) for start, end, label in sentence.spans)
-    doc = doc_from_tokens(vocab, tokens)
+    doc = doc_from_tokens(vocab, tokens, _join_spaces(sentences))
     if set_sents:
         starts = set(sent_starts)
         for token in doc:
@@ -110,3 +118,22 @@ def _make_doc(
     group = [Span(doc, start, end, label=label) for start, end, label in spans]
     doc.spans[spans_key] = SpanGroup(doc, name=spans_key, spans=group)
     return doc
+
+
+def _join_spaces(sentences: Sequence[NestedSentence]) -> Optional[List[bool]]:
+    """The spaces of the joined tokens; None when no sentence carries spaces.
+
+    A sentence without spaces counts as tokens joined by single spaces and,
+    unless it ends the Doc, followed by one.
+    """
+    if all(sentence.spaces is None for sentence in sentences):
+        return None
+    spaces: List[bool] = []
+    for sentence in sentences:
+        if sentence.spaces is not None:
+            spaces.extend(sentence.spaces)
+        else:
+            spaces.extend([True] * len(sentence.tokens))
+    if sentences[-1].spaces is None and sentences[-1].tokens:
+        spaces[-1] = False
+    return spaces
