@@ -7,20 +7,29 @@ visualization modules). Add a command with ``@app.command()``.
 
 import warnings
 from enum import Enum
+from itertools import chain
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import spacy
 import typer
+from spacy.language import Language
 
 from .formats import (
     ConversionSummary,
     FormatError,
     FormatWarning,
+    NestedSentence,
+    SkippedEntities,
+    read_brat,
+    read_conll,
+    read_genia_xml,
     read_jsonl,
     sentences_to_docs,
     write_docbin,
 )
+from .report import report_app
+from .workflow import evaluate_pipeline_cli, train_pipeline_cli
 
 app = typer.Typer(
     name="spacy-nested",
@@ -36,6 +45,29 @@ class InputFormat(str, Enum):
     yhcc = "yhcc"
     locate_label = "locate_label"
     w2ner = "w2ner"
+    conll = "conll"
+    brat = "brat"
+    genia_xml = "genia-xml"
+
+
+JSONL_FORMATS = (InputFormat.auto, InputFormat.yhcc, InputFormat.locate_label, InputFormat.w2ner)
+# The files a directory stands for (the brat and genia-xml readers read directories).
+DIRECTORY_PATTERNS: Dict[InputFormat, Tuple[str, ...]] = {
+    **{format: ("*.jsonl",) for format in JSONL_FORMATS},
+    InputFormat.conll: ("*.conll", "*.txt"),
+}
+OPTION_FORMATS: Dict[str, Tuple[InputFormat, ...]] = {
+    "--split-tokens": JSONL_FORMATS,
+    "--scheme": (InputFormat.conll,),
+    "--tag-columns": (InputFormat.conll,),
+    "--doc-ids": (InputFormat.genia_xml,),
+}
+
+
+class Scheme(str, Enum):
+    auto = "auto"
+    iob1 = "iob1"
+    iob2 = "iob2"
 
 
 class GroupBy(str, Enum):
@@ -49,7 +81,13 @@ def main() -> None:
 
 @app.command()
 def convert(
-    input_path: Path = typer.Argument(..., help="Input .jsonl file", exists=True, dir_okay=False),
+    input_path: Path = typer.Argument(
+        ...,
+        help="Input file, or a directory: all its *.jsonl (JSON-lines formats), "
+        "*.conll and *.txt (conll), .txt/.ann pairs (brat) or *.xml (genia-xml)",
+        exists=True,
+        dir_okay=True,
+    ),
     output_path: Path = typer.Argument(..., help="Output .spacy file (DocBin)", dir_okay=False),
     format: InputFormat = typer.Option(InputFormat.auto, "--format", "-f", help="Input format"),
     spans_key: str = typer.Option("nested", "--spans-key", "-k", help="Key of the gold SpanGroup"),
@@ -59,28 +97,127 @@ def convert(
         "-g",
         help="Join consecutive sentences with the same doc_id into one Doc",
     ),
-    lang: str = typer.Option("en", "--lang", "-l", help="Language code of the blank vocab"),
+    lang: str = typer.Option(
+        "en", "--lang", "-l", help="Language code of the blank pipeline (vocab; brat: tokenizer)"
+    ),
     split_tokens: bool = typer.Option(
-        False, "--split-tokens", help="Split tokens that contain whitespace instead of failing"
+        False,
+        "--split-tokens",
+        help="JSON lines: split tokens that contain whitespace instead of failing",
+    ),
+    scheme: Optional[Scheme] = typer.Option(
+        None, "--scheme", help="conll: tagging scheme (default auto: IOB1 or IOB2)"
+    ),
+    tag_columns: Optional[int] = typer.Option(
+        None,
+        "--tag-columns",
+        min=1,
+        help="conll: the last N columns are tag columns, one per nesting layer (default 1)",
+    ),
+    doc_ids: Optional[Path] = typer.Option(
+        None,
+        "--doc-ids",
+        exists=True,
+        dir_okay=False,
+        help="genia-xml: keep only the documents listed in this file (MEDLINE:<id> lines)",
     ),
 ) -> None:
-    """Convert a nested NER JSON-lines corpus to a .spacy DocBin (all or nothing)."""
+    """Convert a nested NER corpus to a .spacy DocBin (all or nothing)."""
+    given = {
+        "--split-tokens": split_tokens,
+        "--scheme": scheme is not None,
+        "--tag-columns": tag_columns is not None,
+        "--doc-ids": doc_ids is not None,
+    }
+    _check_options(format, given)
     try:
-        vocab = spacy.blank(lang).vocab
+        nlp = spacy.blank(lang)
     except ImportError as err:
         _fail(f"cannot create a blank '{lang}' pipeline: {err}")
+    skipped = SkippedEntities()
+    try:
+        reader = _read(
+            input_path,
+            format,
+            nlp,
+            skipped,
+            split_tokens=split_tokens,
+            scheme=(scheme or Scheme.auto).value,
+            tag_columns=tag_columns or 1,
+            doc_ids=doc_ids,
+        )
+    except ValueError as err:  # an input path the reader cannot use
+        _fail(str(err))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FormatWarning)
         try:
-            sentences = list(read_jsonl(input_path, format.value, split_tokens=split_tokens))
+            sentences = list(reader)
             group = group_by.value if group_by is not None else None
-            docs = list(sentences_to_docs(sentences, vocab, spans_key=spans_key, group_by=group))
-        except FormatError as err:
+            docs = list(
+                sentences_to_docs(sentences, nlp.vocab, spans_key=spans_key, group_by=group)
+            )
+        except (FormatError, OSError) as err:  # OSError: an unreadable input
             _fail(str(err))
     _report_warnings([str(w.message) for w in caught if issubclass(w.category, FormatWarning)])
     summary = ConversionSummary.from_docs(docs, spans_key, n_sentences=len(sentences))
     write_docbin(docs, output_path, store_user_data=True)
     typer.echo(f"Converted {input_path} -> {output_path}: {summary}")
+    if skipped:
+        typer.echo(f"Skipped {skipped} entities (see the warnings)")
+
+
+def _check_options(format: InputFormat, given: Dict[str, bool]) -> None:
+    """Reject an option given for a format it does not apply to (exit code 2)."""
+    for option, is_given in given.items():
+        formats = OPTION_FORMATS[option]
+        if is_given and format not in formats:
+            names = ", ".join(value.value for value in formats)
+            raise typer.BadParameter(f"only applies to --format {names}", param_hint=option)
+
+
+def _read(
+    path: Path,
+    format: InputFormat,
+    nlp: Language,
+    skipped: SkippedEntities,
+    *,
+    split_tokens: bool,
+    scheme: str,
+    tag_columns: int,
+    doc_ids: Optional[Path],
+) -> Iterator[NestedSentence]:
+    """The sentences of `path`, a file or a directory.
+
+    RAISES (ValueError): at once, for a path the reader cannot use.
+    RAISES (FormatError): on the first invalid record, when iteration gets there.
+    """
+    if format == InputFormat.brat:
+        return read_brat(path, nlp, skipped=skipped)
+    if format == InputFormat.genia_xml:
+        return read_genia_xml(path, doc_ids=doc_ids)
+    files = _input_files(path, DIRECTORY_PATTERNS[format])
+    if format == InputFormat.conll:
+        return chain.from_iterable(read_conll(f, scheme, tag_columns=tag_columns) for f in files)
+    return chain.from_iterable(
+        read_jsonl(f, format.value, split_tokens=split_tokens) for f in files
+    )
+
+
+def _input_files(path: Path, patterns: Tuple[str, ...]) -> List[Path]:
+    """`path` itself, or the files of directory `path` matching `patterns`, sorted."""
+    if not path.is_dir():
+        return [path]
+    files = sorted({file_ for pattern in patterns for file_ in path.glob(pattern)})
+    files = [file_ for file_ in files if file_.is_file()]
+    if not files:
+        raise ValueError(f"no {' or '.join(patterns)} files in {path}")
+    return files
+
+
+EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+app.add_typer(report_app)  # evaluate, report
+app.command("train-pipeline", context_settings=EXTRA_ARGS)(train_pipeline_cli)
+app.command("evaluate-pipeline")(evaluate_pipeline_cli)
 
 
 def _report_warnings(messages: List[str]) -> None:

@@ -135,3 +135,182 @@ def test_convert_missing_input(tmp_path):
     )
     assert result.exit_code == 2
     assert not (tmp_path / "o.spacy").exists()
+
+
+def test_convert_jsonl_directory(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_input(corpus / "b.jsonl", [json.dumps(RECORDS[2])])
+    write_input(corpus / "a.jsonl", [json.dumps(r) for r in RECORDS[:2]])
+    write_input(corpus / "notes.txt", ["not a corpus file"])
+    output = tmp_path / "all.spacy"
+    result = runner.invoke(app, ["convert", str(corpus), str(output), "-g", "doc_id"])
+    assert result.exit_code == 0, result.output
+    assert "2 docs, 3 sentences, 4 spans" in result.stdout
+    result = runner.invoke(app, ["convert", str(corpus), str(output), "-f", "conll"])
+    assert result.exit_code == 1
+    assert f"{corpus / 'notes.txt'}:1: invalid tag 'file' in column 4" in result.stderr
+
+
+def test_convert_empty_directory(tmp_path):
+    (tmp_path / "empty").mkdir()
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(tmp_path / "empty"), str(output)])
+    assert result.exit_code == 1
+    assert f"Error: no *.jsonl files in {tmp_path / 'empty'}" in result.stderr
+    assert not output.exists()
+
+
+CONLL = """\
+-DOCSTART- -X- O O
+
+EU NNP I-NP I-ORG
+rejects VBZ I-VP O
+German JJ I-NP I-MISC
+
+Peter NNP I-NP I-PER
+Mary NNP I-NP B-PER
+
+-DOCSTART- -X- -X- O
+
+Paris NNP I-NP I-LOC
+"""
+
+
+def test_convert_conll(tmp_path):
+    source = tmp_path / "eng.testa"
+    source.write_text(CONLL, encoding="utf8")
+    output = tmp_path / "dev.spacy"
+    args = ["convert", str(source), str(output), "-f", "conll", "--scheme", "iob1", "-g", "doc_id"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 docs, 3 sentences, 5 spans, 4 labels (PER 2, LOC 1, MISC 1, ORG 1)" in result.stdout
+    spans, docs = read_spans(output, "nested")
+    assert spans == [[(0, 1, "ORG"), (2, 3, "MISC"), (3, 4, "PER"), (4, 5, "PER")], [(0, 1, "LOC")]]
+    assert [doc.text for doc in docs] == ["EU rejects German Peter Mary", "Paris"]
+    assert [len(list(doc.sents)) for doc in docs] == [2, 1]
+
+
+def test_convert_conll_tag_columns_and_directory(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "b.conll").write_text("Bonn B-LOC B-LOC\n", encoding="utf8")
+    (corpus / "a.txt").write_text("University B-ORG O\nof I-ORG O\nBonn I-ORG B-LOC\n")
+    (corpus / "c.jsonl").write_text("{}\n")
+    output = tmp_path / "o.spacy"
+    args = ["convert", str(corpus), str(output), "-f", "conll", "--tag-columns", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert read_spans(output, "nested")[0] == [[(0, 3, "ORG"), (2, 3, "LOC")], [(0, 1, "LOC")]]
+
+
+def test_convert_conll_iob2_warning(tmp_path):
+    source = tmp_path / "x.conll"
+    source.write_text("a O\nb I-PER\n", encoding="utf8")
+    output = tmp_path / "o.spacy"
+    args = ["convert", str(source), str(output), "-f", "conll", "--scheme", "iob2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"Warning: {source}:2: 'I-PER' does not continue an open PER entity" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("a NN B-X\nb I-X\n", "2: expected 3 columns (as on line 1), found 2"),
+        ("a O\nb X-PER\n", "2: invalid tag 'X-PER' in column 2"),
+    ],
+)
+def test_convert_conll_error(tmp_path, text, message):
+    source = tmp_path / "bad.conll"
+    source.write_text(text, encoding="utf8")
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(source), str(output), "-f", "conll"])
+    assert result.exit_code == 1
+    assert f"Error: {source}:{message}" in result.stderr
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    "args,option",
+    [
+        (["--scheme", "iob2"], "--scheme"),
+        (["-f", "brat", "--tag-columns", "2"], "--tag-columns"),
+        (["-f", "conll", "--split-tokens"], "--split-tokens"),
+        (["-f", "conll", "--doc-ids", "{source}"], "--doc-ids"),
+    ],
+)
+def test_convert_option_for_another_format(tmp_path, args, option):
+    source = write_input(tmp_path / "dev.jsonl", [json.dumps(RECORDS[0])])
+    args = [arg.format(source=source) for arg in args]
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(source), str(output), *args])
+    assert result.exit_code == 2
+    assert option in result.output
+    assert "only applies to --format" in result.output
+    assert not output.exists()
+
+
+def write_brat(directory: Path, name: str, text: str, ann) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.txt").write_text(text, encoding="utf8")
+    return write_input(directory / f"{name}.ann", ann)
+
+
+def test_convert_brat(tmp_path):
+    text = "IL-2 gene  expression\nin T-cells.\n"
+    ann = [
+        "T1\tDNA 0 9\tIL-2 gene",
+        "T2\tprotein 0 4\tIL-2",
+        "T3\tcell_type 25 32\tT-cells",
+        "T4\tcell_type 28 32\tells",
+        "T5\tprotein 0 4;11 21\tIL-2 expression",
+        "R1\tRegulates Arg1:T1 Arg2:T2",
+    ]
+    ann_path = write_brat(tmp_path / "brat", "doc1", text, ann)
+    write_brat(tmp_path / "brat", "doc2", "Bonn", ["T1\tLOC 0 4\tBonn"])
+    output = tmp_path / "brat.spacy"
+    result = runner.invoke(app, ["convert", str(tmp_path / "brat"), str(output), "-f", "brat"])
+    assert result.exit_code == 0, result.output
+    assert "2 docs, 2 sentences, 4 spans" in result.stdout
+    assert "Skipped 1 misaligned, 1 discontinuous entities" in result.stdout
+    assert f"Warning: {ann_path}: skipped 2 entities" in result.stderr
+    spans, docs = read_spans(output, "nested")
+    assert spans == [[(0, 2, "DNA"), (0, 1, "protein"), (6, 9, "cell_type")], [(0, 1, "LOC")]]
+    assert [doc.text for doc in docs] == [text, "Bonn"]
+    result = runner.invoke(app, ["convert", str(ann_path), str(output), "-f", "brat"])
+    assert result.exit_code == 0, result.output
+    assert "1 docs, 1 sentences, 3 spans" in result.stdout
+
+
+def test_convert_brat_errors(tmp_path):
+    ann_path = write_brat(tmp_path / "brat", "doc", "IL-2 gene", ["T1\tDNA 0 9\tIL-3 gene"])
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(tmp_path / "brat"), str(output), "-f", "brat"])
+    assert result.exit_code == 1
+    assert f"Error: {ann_path}:1: entity text 'IL-3 gene' does not match" in result.stderr
+    assert not output.exists()
+    (tmp_path / "brat" / "doc.txt").unlink()
+    result = runner.invoke(app, ["convert", str(ann_path), str(output), "-f", "brat"])
+    assert result.exit_code == 1
+    assert f"Error: {ann_path}:1: missing text file" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["convert", str(empty), str(output), "-f", "brat"])
+    assert result.exit_code == 1
+    assert f"Error: no .ann files in {empty}" in result.stderr
+    assert not output.exists()
+
+
+def test_convert_genia_xml(shared_data, tmp_path):
+    source = shared_data / "genia" / "raw-sample"
+    if not source.is_dir():
+        pytest.skip(f"{source} not found")
+    ids = write_input(tmp_path / "ids.txt", ["MEDLINE:95333264", "MEDLINE:95369245"])
+    output = tmp_path / "genia.spacy"
+    args = ["convert", str(source), str(output), "-f", "genia-xml", "--doc-ids", str(ids)]
+    result = runner.invoke(app, [*args, "-g", "doc_id"])
+    assert result.exit_code == 0, result.output
+    assert "Converted" in result.stdout and " 2 docs, " in result.stdout
+    docs = list(DocBin().from_disk(output).get_docs(spacy.blank("en").vocab))
+    assert len(docs) == 2 and all(len(doc.spans["nested"]) for doc in docs)

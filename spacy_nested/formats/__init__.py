@@ -2,21 +2,34 @@
 `sentences_to_docs` turns into Docs with gold spans in a SpanGroup.
 
 * `read_jsonl`: the yhcc, Locate-and-Label/PIQN and W2NER JSON-lines formats.
+* `read_conll`: CoNLL column files (CoNLL-2003; IOB1/IOB2, one tag column
+  per nesting layer).
+* `read_brat`: BRAT standoff ``.txt`` + ``.ann`` pairs.
+* `read_genia_xml`: the GENIA 3.02 XML corpus.
 """
 
 from .base import NestedSentence, sentences_to_docs, split_whitespace_tokens
+from .brat import SkippedEntities, read_brat
+from .conll import SCHEMES as CONLL_SCHEMES
+from .conll import read_conll
 from .docbin import ConversionSummary, write_docbin
 from .errors import FormatError, FormatWarning
+from .genia_xml import read_genia_xml
 from .jsonl import FORMATS, detect_format, parse_record, read_jsonl
 
 __all__ = [
+    "CONLL_SCHEMES",
     "FORMATS",
     "ConversionSummary",
     "FormatError",
     "FormatWarning",
     "NestedSentence",
+    "SkippedEntities",
     "detect_format",
     "parse_record",
+    "read_brat",
+    "read_conll",
+    "read_genia_xml",
     "read_jsonl",
     "sentences_to_docs",
     "split_whitespace_tokens",
