@@ -36,6 +36,7 @@ def evaluate(
     spans_key: str = "nested",
     batch_size: int = 128,
     pred_key: Optional[str] = None,
+    limit: int = 0,
 ) -> Dict[str, Any]:
     """Predict the docs of a gold DocBin from their text and score the predictions.
 
@@ -45,6 +46,7 @@ def evaluate(
         re-tokenized by the pipeline, which must give the gold tokens back (as
         the whitespace tokenizer does for converted corpora).
     pred_key: the key the pipeline writes to; `spans_key` when None.
+    limit: score only the first `limit` docs (0: all).
     RETURNS: "overall" (p, r, f, n_gold, n_pred) and the same per group in
         "per_type", "per_length" (`LENGTH_BUCKETS`) and "per_depth"
         (`DEPTH_BUCKETS`); "n_docs", "n_words"; "words_per_s": words over the
@@ -57,6 +59,7 @@ def evaluate(
     if not isinstance(nlp, Language):
         nlp = spacy.load(nlp)
     gold = list(DocBin().from_disk(docbin_path).get_docs(nlp.vocab))
+    gold = gold[:limit] if limit > 0 else gold
     texts = [doc.text for doc in gold]
     if texts:
         nlp(texts[0])
@@ -223,6 +226,11 @@ def evaluate_cli(
     if output is None:
         print(json.dumps(metrics, indent=2))
         return
+    write_metrics(metrics, output)
+
+
+def write_metrics(metrics: Dict[str, Any], output: Path) -> None:
+    """Save the output of `evaluate` as JSON and print its headline figures."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(metrics, indent=2), encoding="utf8")
     o = metrics["overall"]
@@ -232,10 +240,18 @@ def evaluate_cli(
     )
 
 
+def metrics_files(paths: List[Path]) -> List[Path]:
+    """The JSON files named, and those in the folders named (sorted by name), in order."""
+    files: List[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+    return files
+
+
 @report_app.command("report")
 def report_cli(
     metrics_paths: List[Path] = typer.Argument(
-        ..., help="Metrics JSON files from `evaluate`", exists=True, dir_okay=False
+        ..., help="Metrics JSON files from `evaluate`, or folders of them", exists=True
     ),
     output_dir: Path = typer.Option(
         ..., "--output-dir", "-o", help="Folder for report.md, report.json and f1_by_length.png"
@@ -243,7 +259,7 @@ def report_cli(
 ) -> None:
     """Render the metrics of several pipelines side by side, named by their file stems."""
     metrics: Dict[str, Dict[str, Any]] = {}
-    for path in metrics_paths:
+    for path in metrics_files(metrics_paths):
         if path.stem in metrics:
             raise typer.BadParameter(f"two metrics files are named '{path.stem}'", param_hint="METRICS_PATHS")
         metrics[path.stem] = json.loads(path.read_text(encoding="utf8"))

@@ -1,0 +1,125 @@
+"""The project workflow's steps for one pipeline: which config, where outputs go, resuming.
+
+``project.yml`` runs every detector and both spaCy baselines through the same
+two commands, so that the var ``encoder`` picks the config family and the var
+``detectors`` picks which pipelines run:
+
+    python -m spacy_nested train-pipeline NAME --encoder cpu --detectors "locate_label spancat"
+    python -m spacy_nested evaluate-pipeline NAME corpus/dev.spacy --encoder cpu --detectors "..."
+
+A pipeline not named in ``--detectors`` is skipped with a message (weasel has
+no conditionals). Outputs: ``training/<encoder>/<name>/`` (spaCy's
+``model-best``/``model-last`` and a ``TRAINED`` marker written when training
+finished) and ``metrics/<encoder>/<name>.json``. A finished training is reused,
+so an interrupted ``spacy project run all`` resumes at the first pipeline
+that has not finished (that one restarts from scratch: spaCy has no resume).
+"""
+from pathlib import Path
+from typing import Dict, Optional
+
+import spacy
+import srsly
+import typer
+from spacy.cli._util import parse_config_overrides
+from wasabi import msg
+
+CONFIGS: Dict[str, Dict[str, str]] = {
+    "locate_label": {"cpu": "genia_cpu.cfg", "trf": "genia.cfg"},
+    "boundary_offset": {"cpu": "genia_boundary_offset_cpu.cfg", "trf": "genia_boundary_offset.cfg"},
+    "proposer_regressor": {"cpu": "genia_proposer_regressor_cpu.cfg", "trf": "genia_proposer_regressor.cfg"},
+    "spancat": {"cpu": "genia_spancat_cpu.cfg"},
+    "span_finder": {"cpu": "genia_span_finder_cpu.cfg"},
+}
+ENCODERS = ("cpu", "trf")
+TRAINED = "TRAINED"
+
+
+def config_path(name: str, encoder: str, config_dir: Path = Path("configs")) -> Path:
+    """The config of pipeline `name` for `encoder` ("cpu": tok2vec, "trf": transformer)."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown pipeline '{name}'; choose one of {sorted(CONFIGS)}")
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder '{encoder}'; choose one of {ENCODERS}")
+    if encoder not in CONFIGS[name]:
+        raise ValueError(f"'{name}' has no '{encoder}' config (it has: {sorted(CONFIGS[name])})")
+    return config_dir / CONFIGS[name][encoder]
+
+
+def selected(name: str, detectors: str) -> bool:
+    """Whether `name` is in the space-separated list `detectors` (unknown names are an error)."""
+    names = detectors.split()
+    unknown = sorted(set(names) - set(CONFIGS))
+    if unknown:
+        raise ValueError(f"unknown pipelines in detectors: {unknown}; choose from {sorted(CONFIGS)}")
+    return name in names
+
+
+def train_pipeline(
+    name: str,
+    encoder: str,
+    output_root: Path,
+    gpu_id: int = -1,
+    overrides: Optional[Dict[str, object]] = None,
+    config_dir: Path = Path("configs"),
+) -> Path:
+    """Train `name` into ``output_root/<encoder>/<name>`` unless a finished run is there."""
+    from spacy.cli.train import train
+
+    output = output_root / encoder / name
+    if (output / TRAINED).exists():
+        msg.info(f"{name}: reusing the finished training in {output}")
+        return output
+    train(config_path(name, encoder, config_dir), output, use_gpu=gpu_id, overrides=overrides or {})
+    (output / TRAINED).write_text(srsly.json_dumps(overrides or {}) + "\n", encoding="utf8")
+    return output
+
+
+def _fail(message: str) -> None:
+    msg.fail(message)
+    raise typer.Exit(code=1)
+
+
+def train_pipeline_cli(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
+    encoder: str = typer.Option("cpu", "--encoder", help="cpu (tok2vec configs) or trf (transformer configs)"),
+    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors", help="Space-separated pipelines to run"),
+    output_root: Path = typer.Option(Path("training"), "--output-root"),
+    gpu_id: int = typer.Option(-1, "--gpu-id"),
+) -> None:
+    """Train one pipeline of the project (extra --section.key value args override its config)."""
+    try:
+        if not selected(name, detectors):
+            msg.info(f"{name}: not in detectors, skipped")
+            return
+        train_pipeline(name, encoder, output_root, gpu_id, parse_config_overrides(ctx.args))
+    except ValueError as err:
+        _fail(str(err))
+
+
+def evaluate_pipeline_cli(
+    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
+    docbin: Path = typer.Argument(..., help="Gold DocBin", exists=True, dir_okay=False),
+    encoder: str = typer.Option("cpu", "--encoder"),
+    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors"),
+    output_root: Path = typer.Option(Path("training"), "--output-root"),
+    metrics_root: Path = typer.Option(Path("metrics"), "--metrics-root"),
+    spans_key: str = typer.Option("nested", "--spans-key"),
+    limit: int = typer.Option(0, "--limit", help="Score only the first N docs (0: all)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id"),
+) -> None:
+    """Score ``training/<encoder>/<name>/model-best`` into ``metrics/<encoder>/<name>.json``."""
+    from .report import evaluate, write_metrics
+
+    try:
+        if not selected(name, detectors):
+            msg.info(f"{name}: not in detectors, skipped")
+            return
+    except ValueError as err:
+        _fail(str(err))
+    model = output_root / encoder / name / "model-best"
+    if not model.exists():
+        _fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    write_metrics(evaluate(model, docbin, spans_key=spans_key, limit=limit), metrics_root / encoder / f"{name}.json")
