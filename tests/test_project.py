@@ -6,11 +6,17 @@ import pytest
 import srsly
 from weasel.cli.run import project_run
 
+from spacy_nested.workflow import CONFIGS
+
 REPO = Path(__file__).resolve().parents[1]
+# Pipelines with dev F1 > 0 after the smoke's 60 steps on 200 sentences. boundary_offset and
+# proposer_regressor still predict nothing at that point (measured 2026-11-25: F1 0 after 60 steps,
+# and after 100 full-batch steps on 30 sentences at learn rate 0.01); open in the workflow issue.
+LEARN_IN_SMOKE = ("locate_label", "spancat", "span_finder")
 
 
 @pytest.mark.slow
-def test_smoke_workflow(shared_data, tmp_path):
+def test_smoke_workflow_reports_every_pipeline(shared_data, tmp_path):
     root = tmp_path / "project"
     root.mkdir()
     project = srsly.read_yaml(REPO / "project.yml")
@@ -18,6 +24,18 @@ def test_smoke_workflow(shared_data, tmp_path):
     srsly.write_yaml(root / "project.yml", project)
     shutil.copytree(REPO / "configs", root / "configs")
     project_run(root, "smoke", capture=True)
-    metrics = srsly.read_json(root / "metrics" / "smoke.json")
-    assert metrics["spans_nested_f"] > 0
-    assert set(metrics["spans_nested_per_type"]) <= {"DNA", "RNA", "protein", "cell_line", "cell_type"}
+    report = srsly.read_json(root / "reports" / "smoke" / "cpu" / "report.json")
+    assert set(report) == set(CONFIGS)  # the three detectors and both spaCy baselines
+    for name, metrics in report.items():
+        if name in LEARN_IN_SMOKE:
+            assert metrics["overall"]["f"] > 0, name
+        assert set(metrics["per_type"]) <= {"DNA", "RNA", "protein", "cell_line", "cell_type"}
+    table = (root / "reports" / "smoke" / "cpu" / "report.md").read_text(encoding="utf8")
+    assert all(f"| {name} |" in table for name in CONFIGS)
+
+
+def test_all_workflow_trains_evaluates_and_reports_every_pipeline():
+    project = srsly.read_yaml(REPO / "project.yml")
+    steps = project["workflows"]["all"]
+    for name in CONFIGS:
+        assert steps.index(f"train-{name}") < steps.index(f"evaluate-{name}") < steps.index("report")
