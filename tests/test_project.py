@@ -39,3 +39,14 @@ def test_all_workflow_trains_evaluates_and_reports_every_pipeline():
     steps = project["workflows"]["all"]
     for name in CONFIGS:
         assert steps.index(f"train-{name}") < steps.index(f"evaluate-{name}") < steps.index("report")
+
+
+def test_readme_lists_the_current_project_commands(tmp_path):
+    """`spacy project document . --output README.md` keeps this section current."""
+    from weasel.cli.document import project_document
+
+    marker = "<!-- WEASEL: AUTO-GENERATED DOCS START (do not remove) -->"
+    fresh = tmp_path / "README.md"
+    project_document(REPO, fresh)
+    readme, generated = (path.read_text(encoding="utf8") for path in (REPO / "README.md", fresh))
+    assert readme[readme.index(marker):].strip() == generated[generated.index(marker):].strip()
