@@ -29,7 +29,7 @@ from .formats import (
     write_docbin,
 )
 from .report import report_app
-from .workflow import evaluate_pipeline_cli, train_pipeline_cli
+from .workflow import evaluate_pipeline_cli, train_pipeline_cli, visualize_pipeline_cli
 
 app = typer.Typer(
     name="spacy-nested",
@@ -218,6 +218,7 @@ EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.add_typer(report_app)  # evaluate, report
 app.command("train-pipeline", context_settings=EXTRA_ARGS)(train_pipeline_cli)
 app.command("evaluate-pipeline")(evaluate_pipeline_cli)
+app.command("visualize-pipeline")(visualize_pipeline_cli)
 
 
 def _report_warnings(messages: List[str]) -> None:

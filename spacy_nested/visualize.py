@@ -5,7 +5,8 @@ literally named "spancat", so we render ours here. `GENIA_COLORS` is also
 exposed through the ``spacy_displacy_colors`` entry point.
 """
 
-from typing import Dict, Iterable, Optional, Union
+import html
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 from spacy import displacy
 from spacy.tokens import Doc
@@ -34,3 +35,22 @@ def render_spans(
         docs = [docs]
     options = {"spans_key": spans_key, "colors": GENIA_COLORS if colors is None else colors}
     return displacy.render(list(docs), style="span", page=page, jupyter=False, options=options)
+
+
+def render_comparison(
+    gold: Sequence[Doc],
+    predicted: Sequence[Doc],
+    spans_key: str = "nested",
+    *,
+    title: str = "predictions",
+    colors: Optional[Dict[str, str]] = None,
+) -> str:
+    """One HTML page: for each doc, its gold spans above the predicted ones."""
+    sections: List[str] = [f"<h1>{html.escape(title)}</h1>"]
+    for i, (g, p) in enumerate(zip(gold, predicted)):
+        sections.append(f"<h2>doc {i}: gold</h2>")
+        sections.append(render_spans(g, spans_key, page=False, colors=colors))
+        sections.append(f"<h2>doc {i}: predicted</h2>")
+        sections.append(render_spans(p, spans_key, page=False, colors=colors))
+    body = "\n".join(sections)
+    return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>\n<body style="font-family: sans-serif">{body}</body></html>\n'

@@ -123,3 +123,36 @@ def evaluate_pipeline_cli(
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     write_metrics(evaluate(model, docbin, spans_key=spans_key, limit=limit), metrics_root / encoder / f"{name}.json")
+
+
+def visualize_pipeline_cli(
+    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
+    docbin: Path = typer.Argument(..., help="Gold DocBin", exists=True, dir_okay=False),
+    encoder: str = typer.Option("cpu", "--encoder"),
+    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors"),
+    output_root: Path = typer.Option(Path("training"), "--output-root"),
+    reports_root: Path = typer.Option(Path("reports"), "--reports-root"),
+    spans_key: str = typer.Option("nested", "--spans-key"),
+    n_docs: int = typer.Option(20, "--n-docs", help="How many docs to render"),
+) -> None:
+    """displaCy span HTML of a pipeline's predictions next to gold: reports/<encoder>/<name>.html."""
+    from spacy.tokens import DocBin
+
+    from .visualize import render_comparison
+
+    try:
+        if not selected(name, detectors):
+            msg.info(f"{name}: not in detectors, skipped")
+            return
+    except ValueError as err:
+        _fail(str(err))
+    model = output_root / encoder / name / "model-best"
+    if not model.exists():
+        _fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
+    nlp = spacy.load(model)
+    gold = list(DocBin().from_disk(docbin).get_docs(nlp.vocab))[:n_docs]
+    predicted = list(nlp.pipe(doc.text for doc in gold))
+    out = reports_root / encoder / f"{name}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_comparison(gold, predicted, spans_key, title=f"{name}: gold and predicted"), encoding="utf8")
+    msg.good(f"{name}: {len(gold)} docs rendered to {out}")

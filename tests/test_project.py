@@ -32,6 +32,9 @@ def test_smoke_workflow_reports_every_pipeline(shared_data, tmp_path):
         assert set(metrics["per_type"]) <= {"DNA", "RNA", "protein", "cell_line", "cell_type"}
     table = (root / "reports" / "smoke" / "cpu" / "report.md").read_text(encoding="utf8")
     assert all(f"| {name} |" in table for name in CONFIGS)
+    for name in CONFIGS:
+        page = (root / "reports" / "smoke" / "cpu" / f"{name}.html").read_text(encoding="utf8")
+        assert "doc 4: predicted" in page
 
 
 def test_all_workflow_trains_evaluates_and_reports_every_pipeline():
