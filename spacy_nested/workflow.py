@@ -97,6 +97,20 @@ def train_pipeline_cli(
         _fail(str(err))
 
 
+def _trained_model(name: str, detectors: str, encoder: str, output_root: Path) -> Optional[Path]:
+    """The model-best of `name`, None when `name` is not selected; exits when it was not trained."""
+    try:
+        if not selected(name, detectors):
+            msg.info(f"{name}: not in detectors, skipped")
+            return None
+    except ValueError as err:
+        _fail(str(err))
+    model = output_root / encoder / name / "model-best"
+    if not model.exists():
+        _fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
+    return model
+
+
 def evaluate_pipeline_cli(
     name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
     docbin: Path = typer.Argument(..., help="Gold DocBin", exists=True, dir_okay=False),
@@ -111,15 +125,9 @@ def evaluate_pipeline_cli(
     """Score ``training/<encoder>/<name>/model-best`` into ``metrics/<encoder>/<name>.json``."""
     from .report import evaluate, write_metrics
 
-    try:
-        if not selected(name, detectors):
-            msg.info(f"{name}: not in detectors, skipped")
-            return
-    except ValueError as err:
-        _fail(str(err))
-    model = output_root / encoder / name / "model-best"
-    if not model.exists():
-        _fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
+    model = _trained_model(name, detectors, encoder, output_root)
+    if model is None:
+        return
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     write_metrics(evaluate(model, docbin, spans_key=spans_key, limit=limit), metrics_root / encoder / f"{name}.json")
@@ -140,15 +148,9 @@ def visualize_pipeline_cli(
 
     from .visualize import render_comparison
 
-    try:
-        if not selected(name, detectors):
-            msg.info(f"{name}: not in detectors, skipped")
-            return
-    except ValueError as err:
-        _fail(str(err))
-    model = output_root / encoder / name / "model-best"
-    if not model.exists():
-        _fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
+    model = _trained_model(name, detectors, encoder, output_root)
+    if model is None:
+        return
     nlp = spacy.load(model)
     gold = list(DocBin().from_disk(docbin).get_docs(nlp.vocab))[:n_docs]
     predicted = list(nlp.pipe(doc.text for doc in gold))
