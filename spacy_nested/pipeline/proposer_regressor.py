@@ -146,10 +146,10 @@ class ProposerRegressorNER(NestedSpanDetector):
         return torch.stack(per_segment).mean()
 
     def _segment_costs(self, log_pointer: torch.Tensor, log_types: torch.Tensor, gold: GoldSpans):
-        reach = codec.candidate_index(gold[:, :2], log_pointer.shape[0], self.max_width)
+        spans, types = codec.gold_types(gold)
+        reach = codec.candidate_index(spans, log_pointer.shape[0], self.max_width)
         device = log_types.device
-        types = torch.as_tensor(gold[:, 2] - 1, device=device)
-        return matching_costs(log_pointer, log_types, torch.as_tensor(reach, device=device), types)
+        return matching_costs(log_pointer, log_types, torch.as_tensor(reach, device=device), torch.as_tensor(types, device=device))
 
     def _count_unmatched(self, unmatched: int) -> None:
         if unmatched:
