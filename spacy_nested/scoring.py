@@ -46,9 +46,11 @@ def length_bucket(n_tokens: int) -> str:
     return "5-9" if n_tokens < 10 else ">=10"
 
 
-def _prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
+def _prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> Dict[str, float]:
+    """P from the correct predictions, R from the found gold spans (equal counts unless
+    a group depends on the rest of the set, as nesting depth does)."""
+    p = tp_pred / n_pred if n_pred else 0.0
+    r = tp_gold / n_gold if n_gold else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
     return {"p": p, "r": r, "f": f, "n_gold": n_gold, "n_pred": n_pred}
 
@@ -59,17 +61,7 @@ def score_by_length(pairs: Iterable[Any], spans_key: str = "nested") -> Dict[str
     Both docs must share their tokenization (as with the whitespace tokenizer).
     Precision of a bucket counts predictions of that length, recall gold spans of it.
     """
-    counts = {b: [0, 0, 0] for b in ("all", *LENGTH_BUCKETS)}  # tp, pred, gold
-    for gold_doc, pred_doc in pairs:
-        gold = {(s.start, s.end, s.label_) for s in gold_doc.spans.get(spans_key, [])}
-        pred = {(s.start, s.end, s.label_) for s in pred_doc.spans.get(spans_key, [])}
-        for spans, column in ((pred, 1), (gold, 2)):
-            for start, end, label in spans:
-                for bucket in ("all", length_bucket(end - start)):
-                    counts[bucket][column] += 1
-                    if column == 1 and (start, end, label) in gold:
-                        counts[bucket][0] += 1
-    return {b: _prf(*c) for b, c in counts.items()}
+    return _score_by(pairs, spans_key, lambda triples: [length_bucket(e - s) for s, e, _ in triples], LENGTH_BUCKETS)
 
 
 DEPTH_BUCKETS = ("1", "2", ">=3")
@@ -122,13 +114,7 @@ def _score_by(
                     count = counts.setdefault(bucket, [0, 0, 0, 0])
                     count[column + 1] += 1
                     count[column] += triple in other
-    scores = {}
-    for bucket, (tp_pred, n_pred, tp_gold, n_gold) in counts.items():
-        p = tp_pred / n_pred if n_pred else 0.0
-        r = tp_gold / n_gold if n_gold else 0.0
-        f = 2 * p * r / (p + r) if p + r else 0.0
-        scores[bucket] = {"p": p, "r": r, "f": f, "n_gold": n_gold, "n_pred": n_pred}
-    return scores
+    return {bucket: _prf(*count) for bucket, count in counts.items()}
 
 
 def score_by_type(pairs: Iterable[Any], spans_key: str = "nested") -> Dict[str, Dict[str, float]]:
