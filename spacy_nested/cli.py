@@ -21,6 +21,7 @@ from .formats import (
     FormatWarning,
     NestedSentence,
     SkippedEntities,
+    input_files,
     read_brat,
     read_conll,
     read_genia_xml,
@@ -146,7 +147,7 @@ def convert(
             tag_columns=tag_columns or 1,
             doc_ids=doc_ids,
         )
-    except ValueError as err:  # an input path the reader cannot use
+    except (ValueError, FileNotFoundError) as err:  # an input path the reader cannot use
         _fail(str(err))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FormatWarning)
@@ -195,23 +196,12 @@ def _read(
         return read_brat(path, nlp, skipped=skipped)
     if format == InputFormat.genia_xml:
         return read_genia_xml(path, doc_ids=doc_ids)
-    files = _input_files(path, DIRECTORY_PATTERNS[format])
+    files = input_files(path, DIRECTORY_PATTERNS[format])
     if format == InputFormat.conll:
         return chain.from_iterable(read_conll(f, scheme, tag_columns=tag_columns) for f in files)
     return chain.from_iterable(
         read_jsonl(f, format.value, split_tokens=split_tokens) for f in files
     )
-
-
-def _input_files(path: Path, patterns: Tuple[str, ...]) -> List[Path]:
-    """`path` itself, or the files of directory `path` matching `patterns`, sorted."""
-    if not path.is_dir():
-        return [path]
-    files = sorted({file_ for pattern in patterns for file_ in path.glob(pattern)})
-    files = [file_ for file_ in files if file_.is_file()]
-    if not files:
-        raise ValueError(f"no {' or '.join(patterns)} files in {path}")
-    return files
 
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}

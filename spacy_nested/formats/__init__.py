@@ -8,7 +8,7 @@
 * `read_genia_xml`: the GENIA 3.02 XML corpus.
 """
 
-from .base import NestedSentence, sentences_to_docs, split_whitespace_tokens
+from .base import NestedSentence, input_files, sentences_to_docs, split_whitespace_tokens
 from .brat import SkippedEntities, read_brat
 from .conll import SCHEMES as CONLL_SCHEMES
 from .conll import read_conll
@@ -26,6 +26,7 @@ __all__ = [
     "NestedSentence",
     "SkippedEntities",
     "detect_format",
+    "input_files",
     "parse_record",
     "read_brat",
     "read_conll",

@@ -7,6 +7,7 @@ Every reader in `spacy_nested.formats` yields `NestedSentence` objects;
 
 from dataclasses import dataclass, field
 from itertools import groupby
+from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span, SpanGroup
@@ -137,3 +138,16 @@ def _join_spaces(sentences: Sequence[NestedSentence]) -> Optional[List[bool]]:
     if sentences[-1].spaces is None and sentences[-1].tokens:
         spaces[-1] = False
     return spaces
+
+
+def input_files(path: Path, patterns: Sequence[str]) -> List[Path]:
+    """`path` itself, or the files of directory `path` matching `patterns`, sorted.
+
+    RAISES (FileNotFoundError): for a directory without such files.
+    """
+    if not path.is_dir():
+        return [path]
+    files = sorted({file_ for pattern in patterns for file_ in path.glob(pattern) if file_.is_file()})
+    if not files:
+        raise FileNotFoundError(f"no {' or '.join(patterns)} files in {path}")
+    return files

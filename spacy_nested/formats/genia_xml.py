@@ -93,7 +93,7 @@ from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 from xml.parsers import expat
 
-from .base import LabeledSpan, NestedSentence
+from .base import LabeledSpan, NestedSentence, input_files
 from .errors import FormatError, FormatWarning
 
 __all__ = ["ENTITY_TYPES", "map_sem", "read_doc_ids", "read_genia_xml", "tokenize_genia"]
@@ -181,20 +181,11 @@ def tokenize_genia(text: str, cuts: Iterable[int] = ()) -> List[CharSpan]:
 
 
 def _iter_genia(path: Path, doc_ids: Optional[Path]) -> Iterator[NestedSentence]:
-    articles = _read_articles(_xml_files(path))
+    articles = _read_articles(input_files(path, ("*.xml",)))
     if doc_ids is not None:
         articles = _select(articles, read_doc_ids(doc_ids), doc_ids)
     for article in articles:
         yield from _article_sentences(article)
-
-
-def _xml_files(path: Path) -> List[Path]:
-    if not path.is_dir():
-        return [path]
-    files = sorted(child for child in path.glob("*.xml") if child.is_file())
-    if not files:
-        raise FileNotFoundError(f"no *.xml files in {path}")
-    return files
 
 
 def _read_articles(files: Sequence[Path]) -> List[_Article]:
