@@ -28,7 +28,7 @@ Choices and deviations (SEED_ALGORITHMS.md §3):
   a span's score is that product; duplicates keep the highest score.
 """
 import logging
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
