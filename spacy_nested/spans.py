@@ -12,6 +12,7 @@ What lives here:
 * segmentation of documents into sentences or bounded windows, so that every
   head sees inputs of bounded length whatever the document length.
 """
+import heapq
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
@@ -119,40 +120,99 @@ def soft_nms(
 ) -> ScoredSpans:
     """Soft-NMS as in Locate and Label Algorithm 1 and eq. 18.
 
-    Repeatedly take the highest-scoring remaining span, output it, and multiply
-    the score of every remaining span whose IoU with it is ``>= iou_threshold``
-    (k) by ``decay`` (u); the remaining spans are re-sorted each round (the
-    authors' single pass skips that). Spans whose final score is ``> threshold``
-    (δ) are returned, highest first. Scores only ever shrink, so they stay in
-    [0, 1].
+    Repeatedly take the highest-scoring remaining span (ties: the earlier
+    row), output it, and multiply the score of every remaining span whose IoU
+    with it is ``>= iou_threshold`` (k) by ``decay`` (u); the remaining spans
+    are re-sorted each round (the authors' single pass skips that). Spans whose
+    final score is ``> threshold`` (δ) are returned, highest first. Scores only
+    ever shrink, so they stay in [0, 1].
+
+    Cost: the result is exactly that of the dense algorithm, computed without
+    its K×K IoU matrix, so a 20,000-token document is no problem. Since scores
+    only shrink, a span at or below δ can never be output, and every span
+    taken before an output span scored above δ when it was taken; so spans
+    starting at or below δ are dropped first, rounds stop once the best score
+    is at or below δ, and each span decays only its overlapping neighbours
+    (IoU ≥ k > 0 needs an overlap), kept in a heap.
     """
-    if len(spans) == 0:
+    above = numpy.flatnonzero(numpy.asarray(scores) > threshold)
+    if above.size == 0:
         return ScoredSpans.empty()
-    remaining = list(range(len(spans)))
-    current = scores.astype("float64").copy()
-    overlaps = iou(spans[:, :2], spans[:, :2])
+    spans, current = spans[above], numpy.asarray(scores, dtype="float64")[above].copy()
+    neighbours = _iou_neighbours(spans[:, :2], iou_threshold)
+    heap = [(-score, i) for i, score in enumerate(current.tolist())]
+    heapq.heapify(heap)
+    taken = numpy.zeros(len(spans), dtype=bool)
     out: List[int] = []
-    while remaining:
-        best = max(remaining, key=lambda i: (current[i], -i))
-        remaining.remove(best)
+    while heap:
+        neg_score, best = heapq.heappop(heap)
+        if taken[best] or -neg_score != current[best]:
+            continue  # a stale entry: the span was taken, or decayed since it was pushed
+        if current[best] <= threshold:
+            break
+        taken[best] = True
         out.append(best)
-        for j in remaining:
-            if overlaps[best, j] >= iou_threshold:
+        for j in neighbours[best]:
+            if not taken[j]:
                 current[j] *= decay
-    keep = numpy.asarray([i for i in out if current[i] > threshold], dtype="int64")
+                heapq.heappush(heap, (-current[j], j))
+    keep = numpy.asarray(out, dtype="int64")
     if keep.size == 0:
         return ScoredSpans.empty()
     return ScoredSpans(spans[keep].astype("int64"), current[keep].astype("float32"))
 
 
+def overlapping_pairs(spans: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Row indices ``(I, J)``, ``I < J``, of every pair of spans sharing a token, once.
+
+    Sorted by start, a span only meets the spans that start before its end;
+    the pairs are found one sort-distance at a time, vectorised over the spans
+    still meeting one: O(K log K + pairs), never a K×K matrix.
+    """
+    spans = numpy.asarray(spans, dtype="int64").reshape(-1, 2)
+    order = numpy.lexsort((spans[:, 1], spans[:, 0]))
+    order = order[spans[order, 1] > spans[order, 0]]  # empty spans share no token
+    starts, ends = spans[order, 0], spans[order, 1]
+    stop = numpy.searchsorted(starts, ends, side="left")  # rows a+1..stop-1 start inside row a
+    active = numpy.arange(len(order))
+    firsts, seconds = [], []
+    distance = 1
+    while True:
+        active = active[active + distance < stop[active]]
+        if active.size == 0:
+            break
+        firsts.append(order[active])
+        seconds.append(order[active + distance])
+        distance += 1
+    if not firsts:
+        empty = numpy.zeros(0, dtype="int64")
+        return empty, empty
+    i, j = numpy.concatenate(firsts), numpy.concatenate(seconds)
+    return numpy.minimum(i, j), numpy.maximum(i, j)
+
+
+def _iou_neighbours(spans: numpy.ndarray, iou_threshold: float) -> List[List[int]]:
+    """For each row, the other rows with IoU ``>= iou_threshold``, in row order."""
+    n = len(spans)
+    if iou_threshold <= 0:  # IoU 0 counts too: every other span is a neighbour
+        return [[j for j in range(n) if j != i] for i in range(n)]
+    i, j = overlapping_pairs(spans)
+    close = paired_iou(spans[i], spans[j]) >= iou_threshold
+    i, j = numpy.concatenate([i[close], j[close]]), numpy.concatenate([j[close], i[close]])
+    order = numpy.lexsort((j, i))
+    bounds = numpy.searchsorted(i[order], numpy.arange(n + 1))
+    rows = j[order].tolist()
+    return [rows[bounds[k] : bounds[k + 1]] for k in range(n)]
+
+
 def remove_crossing(spans: numpy.ndarray, scores: numpy.ndarray) -> ScoredSpans:
     """The authors' extra decoding step: drop *both* members of every crossing pair."""
-    bad = set()
-    for i in range(len(spans)):
-        for j in range(i + 1, len(spans)):
-            if crosses(tuple(spans[i, :2]), tuple(spans[j, :2])):
-                bad.update((i, j))
-    keep = numpy.asarray([i for i in range(len(spans)) if i not in bad], dtype="int64")
+    i, j = overlapping_pairs(spans[:, :2])
+    a, b = spans[i, :2], spans[j, :2]
+    nested = ((a[:, 0] <= b[:, 0]) & (b[:, 1] <= a[:, 1])) | ((b[:, 0] <= a[:, 0]) & (a[:, 1] <= b[:, 1]))
+    bad = numpy.zeros(len(spans), dtype=bool)
+    bad[i[~nested]] = bad[j[~nested]] = True
+    keep = numpy.flatnonzero(~bad)
     if keep.size == 0:
         return ScoredSpans.empty()
     return ScoredSpans(spans[keep], scores[keep])

@@ -8,6 +8,7 @@ from spacy_nested.spans import (
     enumerate_seeds,
     iou,
     make_window_seeds,
+    overlapping_pairs,
     remove_crossing,
     ScoredSpans,
     segment_docs,
@@ -133,3 +134,51 @@ def test_stitch_leaves_sentence_segments_alone():
     parts = [_found([(0, 5, 0), (4, 5, 1)]), _found([(5, 9, 0)])]
     assert len(stitch(parts, bounds)) == 3
     assert len(stitch([], [])) == 0
+
+
+def _dense_soft_nms(spans, scores, iou_threshold, decay, threshold):
+    """Algorithm 1 with the full IoU matrix: the oracle for the sparse soft_nms."""
+    remaining, current = list(range(len(spans))), scores.astype("float64").copy()
+    overlaps = iou(spans[:, :2], spans[:, :2])
+    out = []
+    while remaining:
+        best = max(remaining, key=lambda i: (current[i], -i))
+        remaining.remove(best)
+        out.append(best)
+        for j in remaining:
+            if overlaps[best, j] >= iou_threshold:
+                current[j] *= decay
+    return [(tuple(spans[i].tolist()), current[i]) for i in out if current[i] > threshold]
+
+
+_span_rows = st.lists(
+    st.tuples(st.integers(0, 12), st.integers(1, 5), st.integers(0, 2), st.sampled_from([0.1, 0.3, 0.5, 0.5, 0.7, 0.9, 1.0])),
+    max_size=25,
+)
+
+
+@given(_span_rows, st.sampled_from([0.0, 0.3, 0.5, 0.7, 1.0]), st.sampled_from([0.0, 0.5, 0.9]), st.sampled_from([0.0, 0.45]))
+def test_soft_nms_equals_the_dense_algorithm(rows, k, u, delta):
+    spans = numpy.asarray([(s, s + w, label) for s, w, label, _ in rows], dtype="int64").reshape(-1, 3)
+    scores = numpy.asarray([score for *_, score in rows], dtype="float64")
+    out = soft_nms(spans, scores, iou_threshold=k, decay=u, threshold=delta)
+    expected = _dense_soft_nms(spans, scores, k, u, delta)
+    assert [tuple(row) for row in out.spans.tolist()] == [row for row, _ in expected]
+    assert out.scores.tolist() == pytest.approx([score for _, score in expected])
+
+
+def test_soft_nms_of_a_document_of_seeds_needs_no_pairwise_matrix():
+    spans = numpy.concatenate([enumerate_seeds(20_000, range(1, 11)), numpy.zeros((199_955, 1), dtype="int64")], axis=1)
+    scores = numpy.full(len(spans), 0.5)
+    out = soft_nms(spans, scores, iou_threshold=0.7, decay=0.9, threshold=0.45)  # a dense IoU would need 320 GB
+    assert len(out) > 20_000
+
+
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 5)), max_size=20))
+def test_overlapping_pairs_are_the_pairs_sharing_a_token(rows):
+    spans = numpy.asarray([(s, s + w) for s, w in rows], dtype="int64").reshape(-1, 2)
+    expected = {(i, j) for i in range(len(spans)) for j in range(i + 1, len(spans))
+                if min(spans[i, 1], spans[j, 1]) > max(spans[i, 0], spans[j, 0])}
+    i, j = overlapping_pairs(spans)
+    got = list(zip(i.tolist(), j.tolist()))
+    assert len(got) == len(set(got)) and set(got) == expected
