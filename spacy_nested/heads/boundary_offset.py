@@ -43,6 +43,10 @@ Choices and deviations (paper first, then the authors' code, SEED_ALGORITHMS.md 
   group is padded to its longest member), so padding does not make the
   quadratic grid of a short sentence as expensive as that of the longest one in
   the batch. Masking makes the result independent of the grouping.
+* Cost counters of the last forward pass: ``n_scored`` (C = Σ_b M·n_b², the
+  cells output) and ``n_padded_peak`` (M·B_g·n_g², the largest padded grid
+  of one group, ≤ M·max(``max_cells``, n_max²)). Behind the pipe's windows of
+  W tokens, C ≤ M·W·Σ_b n_b: linear in the document length.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -92,6 +96,8 @@ class BoundaryOffsetHead(nn.Module):
         self.conv_residual = conv_residual
         self.conv_dropout = conv_dropout
         self.max_cells = max_cells
+        self.n_scored = 0
+        self.n_padded_peak = 0
         self.resize(n_inputs, n_labels)
 
     def dims(self) -> Dict[str, int]:
@@ -117,17 +123,20 @@ class BoundaryOffsetHead(nn.Module):
         return self
 
     def forward(self, X: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor]:
+        self.n_scored = self.n_padded_peak = 0
         if X.shape[0] == 0:
             return (X.new_zeros((0, self.n_offsets)) + 0 * self.types.sum(),)
         h_types, h_tokens = self._encode(X, lengths)
         blocks: List[torch.Tensor] = [X.new_zeros(0)] * X.shape[0]
         for group in length_groups(lengths.tolist(), self.max_cells):
             n = int(lengths[group[0]])
+            self.n_padded_peak = max(self.n_padded_peak, self.n_labels * len(group) * n * n)
             idx = torch.as_tensor(group, device=X.device)
             logits = self._grid(h_types[idx], h_tokens[idx, :n], lengths[idx])
             for row, b in enumerate(group):
                 m = int(lengths[b])
                 blocks[b] = logits[row, :, :m, :m].reshape(-1, self.n_offsets)
+        self.n_scored = sum(block.shape[0] for block in blocks)
         return (torch.cat(blocks, dim=0),)
 
     def _encode(self, X: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -33,6 +33,10 @@ Choices and deviations (paper first, then the authors' code, SEED_ALGORITHMS.md 
   training time on every candidate (the filter gates only inference).
 * Switches: ``use_filter`` (off: every seed is classified, no filter loss),
   ``use_regressor`` (off: offsets are 0, spans are classified as seeded).
+* Cost counters of the last forward pass: ``n_scored`` (K, the candidates the
+  filter and regressor score) and ``n_classified`` (K', those the classifier
+  scores). With seeds of widths 1..w, K ≤ w·N for N tokens: linear in the
+  document, which the long-document tests check.
 """
 from typing import Dict, Tuple
 
@@ -63,6 +67,8 @@ class LocateLabelHead(nn.Module):
         self.use_regressor = use_regressor
         self.filter_threshold = filter_threshold
         self.pool = SpanMaxPool()
+        self.n_scored = 0
+        self.n_classified = 0
         self.resize(n_inputs, n_labels)
 
     def dims(self) -> Dict[str, int]:
@@ -89,6 +95,7 @@ class LocateLabelHead(nn.Module):
         keep = self._kept(filter_logits)
         adjusted = adjust_spans(starts[keep], ends[keep], offsets[keep], lengths[seg[keep]])
         cls_logits = self.classifier(self._inner(h, h_pad, seg[keep], adjusted[:, 0], adjusted[:, 1]))
+        self.n_scored, self.n_classified = int(cands.shape[0]), int(cls_logits.shape[0])
         return filter_logits, offsets, cls_logits, keep, adjusted
 
     def _inner(self, h, h_pad, seg, starts, ends) -> torch.Tensor:

@@ -1,0 +1,103 @@
+"""Any document length works: the cost a head pays is bounded by its window.
+
+The heads count what their last forward pass scored (``n_scored`` and
+friends); these tests push a 20,000-token document through every detector,
+with and without sentence boundaries, and check those counters against the
+structural bounds each detector promises (linear in the document length),
+plus the invariants every prediction keeps.
+"""
+from typing import List
+
+import numpy
+import pytest
+from spacy.tokens import Doc
+
+from spacy_nested.models.bridge import get_torch_head
+
+from .nested_fixture import LABELS, SENTENCES, build_nlp, make_examples
+
+N_TOKENS = 20_000
+WINDOW = 50  # max_length of the windowed detectors in these tests (default 100)
+OVERLAP = 10
+
+
+def _words(n: int) -> List[str]:
+    pool = [w for text, _ in SENTENCES for w in text.split(" ")]
+    return [pool[i % len(pool)] for i in range(n)]
+
+
+def _long_doc(nlp, with_sentences: bool) -> Doc:
+    doc = Doc(nlp.vocab, words=_words(N_TOKENS))
+    if with_sentences:  # sentences of 9 tokens, plus one of 600 tokens (cut into windows)
+        for tok in doc:
+            tok.is_sent_start = tok.i % 9 == 0 and not 900 < tok.i < 1500
+    return doc
+
+
+@pytest.fixture(scope="module", params=["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner"])
+def detector(request):
+    config = {} if request.param == "locate_label_ner" else {"max_length": WINDOW, "window_overlap": OVERLAP}
+    nlp = build_nlp(request.param, config=config)
+    nlp.initialize(lambda: make_examples(nlp))
+    return request.param, nlp
+
+
+def _run(nlp, doc: Doc) -> Doc:
+    for _, proc in nlp.pipeline:
+        doc = proc(doc)
+    return doc
+
+
+def _assert_well_formed(doc: Doc) -> None:
+    group = doc.spans["nested"]
+    scores = numpy.asarray(group.attrs["scores"], dtype="float64")
+    assert len(scores) == len(group)
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert all(0 <= sp.start < sp.end <= len(doc) and sp.label_ in LABELS for sp in group)
+
+
+def _covered(segments) -> int:
+    return sum(e - s for _, s, e in segments)
+
+
+@pytest.mark.parametrize("with_sentences", [False, True], ids=["no-sentences", "sentences"])
+def test_cost_of_a_20k_token_doc_is_bounded_by_the_window(detector, with_sentences):
+    name, nlp = detector
+    pipe = nlp.get_pipe(name)
+    doc = _run(nlp, _long_doc(nlp, with_sentences))
+    _assert_well_formed(doc)
+    head = get_torch_head(pipe.model)
+    segments = pipe.segments([doc])
+    covered = _covered(segments)
+    M = len(pipe.labels)
+    if name == "locate_label_ner":
+        width = max(pipe.cfg["seed_widths"])
+        assert covered == N_TOKENS  # no windows: sentences, or the whole doc
+        assert 0 < head.n_scored <= width * N_TOKENS  # K ≤ w·N seeds
+        assert head.n_classified <= head.n_scored
+        return
+    assert max(e - s for _, s, e in segments) <= WINDOW
+    assert covered <= N_TOKENS * WINDOW / (WINDOW - OVERLAP)  # windows overlap a bounded amount
+    if name == "boundary_offset_ner":
+        assert 0 < head.n_scored <= M * WINDOW * covered  # Σ M·n² ≤ M·W·Σ n
+        assert head.n_padded_peak <= M * max(head.max_cells, WINDOW * WINDOW)
+    else:
+        assert 0 < head.n_scored <= len(head.table) * covered  # Q·C pointer cells
+        assert head.n_attended <= WINDOW * covered  # Σ n² attention pairs
+
+
+def test_without_windows_a_windowed_detector_scores_the_whole_doc(detector):
+    """The counters are real: switching the windows off makes the cost quadratic."""
+    name, nlp = detector
+    if name == "locate_label_ner":
+        pytest.skip("locate_label_ner is linear without windows")
+    pipe = nlp.get_pipe(name)
+    pipe.cfg["max_length"] = None
+    try:
+        doc = Doc(nlp.vocab, words=_words(400))
+        _run(nlp, doc)
+    finally:
+        pipe.cfg["max_length"] = WINDOW
+    head = get_torch_head(pipe.model)
+    quadratic = head.n_scored if name == "boundary_offset_ner" else head.n_attended
+    assert quadratic >= 400 * 400
