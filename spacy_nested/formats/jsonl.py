@@ -222,7 +222,12 @@ def _parse_w2ner(mention: Dict[str, Any], tokens: List[str], where: str) -> Labe
         raise ValueError(
             f"non-contiguous index {index} in {where}: discontinuous mentions are not supported"
         )
-    _check_span(index[0], index[-1] + 1, len(tokens), where)
+    for value in (index[0], index[-1]):  # the index is ascending
+        if not 0 <= value < len(tokens):
+            raise ValueError(
+                f"'index' value {value} out of range 0..{len(tokens) - 1} "
+                f"({len(tokens)} tokens) in {where}"
+            )
     return (index[0], index[-1] + 1, label)
 
 

@@ -226,8 +226,8 @@ ERROR_CASES: List[Tuple[str, str, str]] = [
     ("w2ner", _w2ner([]), "empty index in ner[0]"),
     ("w2ner", _w2ner(1), "'index' must be a list of integers, got int in ner[0]"),
     ("w2ner", _w2ner(["1"]), "'index' must be a list of integers, found '1' in ner[0]"),
-    ("w2ner", _w2ner([2, 3]), "span end 4 > 3 tokens in ner[0]"),
-    ("w2ner", _w2ner([-1, 0]), "span start -1 < 0 in ner[0]"),
+    ("w2ner", _w2ner([2, 3]), "'index' value 3 out of range 0..2 (3 tokens) in ner[0]"),
+    ("w2ner", _w2ner([-1, 0]), "'index' value -1 out of range 0..2 (3 tokens) in ner[0]"),
     ("w2ner", _w2ner([0], type=None), "'type' must be a string, got null in ner[0]"),
     ("w2ner", _w2ner([0], tokens=["a", " "]), "sentence[1] ' ' contains whitespace"),
 ]
