@@ -20,7 +20,7 @@ from .formats import (
     FormatError,
     FormatWarning,
     NestedSentence,
-    SkippedEntities,
+    Skipped,
     input_files,
     read_brat,
     read_conll,
@@ -135,7 +135,7 @@ def convert(
         nlp = spacy.blank(lang)
     except ImportError as err:
         _fail(f"cannot create a blank '{lang}' pipeline: {err}")
-    skipped = SkippedEntities()
+    skipped = Skipped()
     try:
         reader = _read(
             input_path,
@@ -164,7 +164,7 @@ def convert(
     write_docbin(docs, output_path, store_user_data=True)
     typer.echo(f"Converted {input_path} -> {output_path}: {summary}")
     if skipped:
-        typer.echo(f"Skipped {skipped} entities (see the warnings)")
+        typer.echo(f"Skipped {skipped} (see the warnings)")
 
 
 def _check_options(format: InputFormat, given: Dict[str, bool]) -> None:
@@ -180,7 +180,7 @@ def _read(
     path: Path,
     format: InputFormat,
     nlp: Language,
-    skipped: SkippedEntities,
+    skipped: Skipped,
     *,
     split_tokens: bool,
     scheme: str,

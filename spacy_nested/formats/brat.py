@@ -25,16 +25,21 @@ A and M, normalizations N, notes #, equivalences *) are ignored.
   "strict")``. Entities that do not align to token boundaries, and
   discontinuous ones, are skipped but never silently: each file with
   skipped entities gets one FormatWarning naming their lines, and the counts
-  are added to `skipped` (a `SkippedEntities`) when one is given.
+  are added to `skipped` (a `Skipped`) when one is given.
 * An entity's text must equal the text at its offsets (line breaks read as
   spaces, since the field is one line), else FormatError. Exact duplicate
   entities are dropped; the same offsets with two types are kept.
+* A ``.txt`` that is empty or only whitespace is an error ("no sentences
+  found"), as an empty file is for the other readers.
 
-Every problem raises `FormatError` with the file and line.
+Every problem raises `FormatError` with the file and line. Given
+``skipped=Skipped(skip_invalid=True)``, an invalid ``.ann`` line is skipped
+instead (the rest of the document is kept), and so is a document whose
+``.txt`` is missing, empty or not UTF-8; each error is kept in
+``skipped.invalid``.
 """
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
@@ -42,27 +47,13 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .base import LabeledSpan, NestedSentence
-from .errors import FormatError, FormatWarning
+from .errors import NO_SENTENCES, FormatError, FormatWarning, Skipped, skip_or_raise
 
-__all__ = ["SkippedEntities", "read_brat"]
+__all__ = ["read_brat"]
 
 Tokenizer = Callable[[str], Doc]
 IGNORED_KINDS = ("R", "E", "A", "M", "N", "#", "*")
 OFFSETS_HINT = "expected 'TYPE START END' or 'TYPE START END;START END...'"
-
-
-@dataclass
-class SkippedEntities:
-    """Counts of the entities a reader could not convert."""
-
-    misaligned: int = 0
-    discontinuous: int = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.misaligned or self.discontinuous)
-
-    def __str__(self) -> str:
-        return f"{self.misaligned} misaligned, {self.discontinuous} discontinuous"
 
 
 class Entity(NamedTuple):
@@ -75,13 +66,15 @@ def read_brat(
     path: Union[str, Path],
     nlp_or_tokenizer: Union[Language, Tokenizer],
     *,
-    skipped: Optional[SkippedEntities] = None,
+    skipped: Optional[Skipped] = None,
 ) -> Iterator[NestedSentence]:
     """Read BRAT documents, one `NestedSentence` per ``.txt``/``.ann`` pair.
 
     path: a directory of pairs, or one ``.ann`` or ``.txt`` file.
     nlp_or_tokenizer: a pipeline (its ``make_doc`` is used) or a tokenizer.
-    skipped (Optional[SkippedEntities]): counts to add the skipped entities to.
+    skipped (Optional[Skipped]): counts to add the skipped entities to; with
+        ``skip_invalid``, where invalid ``.ann`` lines and documents are
+        recorded and skipped instead of raised.
     RAISES (ValueError): at once, for a path that is no directory, ``.ann`` or
         ``.txt``, or a directory without ``.ann`` files.
     RAISES (FormatError): on the first invalid file, when iteration gets there.
@@ -98,24 +91,35 @@ def read_brat(
     tokenizer: Tokenizer = (
         nlp_or_tokenizer.make_doc if isinstance(nlp_or_tokenizer, Language) else nlp_or_tokenizer
     )
-    counts = skipped if skipped is not None else SkippedEntities()
-    return (_read_document(ann, tokenizer, counts) for ann in ann_paths)
+    return _iter_documents(ann_paths, tokenizer, skipped if skipped is not None else Skipped())
 
 
-def _read_document(
-    ann_path: Path, tokenizer: Tokenizer, skipped: SkippedEntities
-) -> NestedSentence:
+def _iter_documents(
+    ann_paths: List[Path], tokenizer: Tokenizer, skipped: Skipped
+) -> Iterator[NestedSentence]:
+    for ann_path in ann_paths:
+        try:
+            sentence = _read_document(ann_path, tokenizer, skipped)
+        except FormatError as error:
+            skip_or_raise(error, skipped)
+            continue
+        yield sentence
+
+
+def _read_document(ann_path: Path, tokenizer: Tokenizer, skipped: Skipped) -> NestedSentence:
     txt_path = ann_path.with_suffix(".txt")
     if not txt_path.is_file():
         raise FormatError(ann_path, 1, f"missing text file {txt_path}")
     if not ann_path.is_file():
         raise FormatError(txt_path, 1, f"missing annotation file {ann_path}")
     text = _read_text(txt_path)
+    if not text.strip():
+        raise FormatError(txt_path, None, f"{NO_SENTENCES} (the text is empty)")
     doc = tokenizer(text)
     spans: List[LabeledSpan] = []
     misaligned: List[int] = []
     discontinuous: List[int] = []
-    for entity in _read_entities(ann_path, text):
+    for entity in _read_entities(ann_path, text, skipped):
         if len(entity.fragments) > 1:
             discontinuous.append(entity.line_no)
             continue
@@ -147,37 +151,44 @@ def _read_text(path: Path) -> str:
         raise FormatError(path, line_no, f"invalid UTF-8 at byte {err.start}") from None
 
 
-def _read_entities(path: Path, text: str) -> Iterator[Entity]:
+def _read_entities(path: Path, text: str, skipped: Skipped) -> Iterator[Entity]:
+    """The entities of an ``.ann`` file; an invalid line goes to `skip_or_raise`."""
     first_lines: Dict[str, int] = {}  # entity id -> line
     with path.open("rb") as file_:
         for line_no, raw in enumerate(file_, start=1):
             try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                raise FormatError(path, line_no, f"invalid UTF-8 at byte {err.start}") from None
-            if line_no == 1:
-                line = line.lstrip("\ufeff")
-            if not line.strip():
-                continue
-            ann_id = line.split("\t", 1)[0]
-            if ann_id.startswith(IGNORED_KINDS):
-                continue
-            if not ann_id.startswith("T"):
-                raise FormatError(
-                    path,
-                    line_no,
-                    f"unknown annotation id {ann_id!r}: expected T (entity) or one of "
-                    f"{', '.join(IGNORED_KINDS)} (ignored)",
-                )
-            if ann_id in first_lines:
-                raise FormatError(
-                    path, line_no, f"duplicate id {ann_id!r} (first on line {first_lines[ann_id]})"
-                )
-            first_lines[ann_id] = line_no
-            try:
-                yield _parse_entity(line, line_no, text)
+                entity = _read_entity_line(raw, line_no, text, first_lines)
             except ValueError as err:
-                raise FormatError(path, line_no, str(err)) from None
+                skip_or_raise(FormatError(path, line_no, str(err)), skipped)
+                continue
+            if entity is not None:
+                yield entity
+
+
+def _read_entity_line(
+    raw: bytes, line_no: int, text: str, first_lines: Dict[str, int]
+) -> Optional[Entity]:
+    """The entity of one ``.ann`` line; None for a blank or ignored line. Raises ValueError."""
+    try:
+        line = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"invalid UTF-8 at byte {err.start}") from None
+    if line_no == 1:
+        line = line.lstrip("\ufeff")
+    if not line.strip():
+        return None
+    ann_id = line.split("\t", 1)[0]
+    if ann_id.startswith(IGNORED_KINDS):
+        return None
+    if not ann_id.startswith("T"):
+        raise ValueError(
+            f"unknown annotation id {ann_id!r}: expected T (entity) or one of "
+            f"{', '.join(IGNORED_KINDS)} (ignored)"
+        )
+    if ann_id in first_lines:
+        raise ValueError(f"duplicate id {ann_id!r} (first on line {first_lines[ann_id]})")
+    first_lines[ann_id] = line_no
+    return _parse_entity(line, line_no, text)
 
 
 def _parse_entity(line: str, line_no: int, text: str) -> Entity:

@@ -32,7 +32,11 @@ sentences (CoNLL-2003 English, ``WORD POS CHUNK NER``)::
   - ``auto`` (default): the same decoding, no warnings. Valid IOB2 decodes
     identically under IOB1 rules, so both schemes read correctly.
 
-Every problem raises `FormatError` with the file and line.
+Every problem raises `FormatError` with the file and line, and so does a
+file without any token line ("no sentences found"). Given
+``skipped=Skipped(skip_invalid=True)``, a sentence with an invalid line is
+skipped instead (its first error kept in ``skipped.invalid``); the sentences
+after it keep their sent_ids.
 """
 
 import warnings
@@ -40,56 +44,101 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Tuple, Union
 
 from .base import LabeledSpan, NestedSentence
-from .errors import FormatError, FormatWarning
+from .errors import NO_SENTENCES, FormatError, FormatWarning, Skipped, skip_or_raise
 
 __all__ = ["DOCSTART", "SCHEMES", "read_conll"]
 
 SCHEMES = ("auto", "iob1", "iob2")
 DOCSTART = "-DOCSTART-"
 Row = Tuple[int, List[str]]  # (1-based line number, columns)
+Line = Tuple[int, Union[List[str], FormatError]]  # a Row, or why the line cannot be read
 
 
 def read_conll(
-    path: Union[str, Path], scheme: str = "auto", *, tag_columns: int = 1
+    path: Union[str, Path],
+    scheme: str = "auto",
+    *,
+    tag_columns: int = 1,
+    skipped: Optional[Skipped] = None,
 ) -> Iterator[NestedSentence]:
     """Read a CoNLL column file, one `NestedSentence` per sentence.
 
     scheme (str): "auto", "iob1" or "iob2" (see the module docstring).
     tag_columns (int): how many trailing columns are tag columns, one per
         nesting layer.
-    RAISES (FormatError): on the first invalid line, when iteration gets there.
+    skipped (Optional[Skipped]): with ``skip_invalid``, where invalid
+        sentences (and an empty file) are recorded and skipped instead of raised.
+    RAISES (FormatError): on the first invalid sentence, when iteration gets
+        there; at the end, for a file without any token line.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"Unknown scheme {scheme!r}: expected one of {SCHEMES}")
     if tag_columns < 1:
         raise ValueError(f"tag_columns must be at least 1, got {tag_columns}")
-    return _iter_conll(Path(path), scheme, tag_columns)
+    return _iter_conll(Path(path), scheme, tag_columns, skipped)
 
 
-def _iter_conll(path: Path, scheme: str, tag_columns: int) -> Iterator[NestedSentence]:
+def _iter_conll(
+    path: Path, scheme: str, tag_columns: int, skipped: Optional[Skipped]
+) -> Iterator[NestedSentence]:
     first: Optional[Row] = None  # the first token line: it fixes the column count
+    n_sentences = 0
+    for doc_id, index, lines in _sentence_lines(path):
+        n_sentences += 1
+        try:
+            first = first or _first_row(lines)
+            rows = _check_rows(path, lines, first, tag_columns)
+            sentence = _parse_sentence(path, rows, scheme, tag_columns, doc_id, index)
+        except FormatError as error:
+            skip_or_raise(error, skipped)
+            continue
+        yield sentence
+    if not n_sentences:
+        skip_or_raise(FormatError(path, None, NO_SENTENCES), skipped)
+
+
+def _sentence_lines(path: Path) -> Iterator[Tuple[Optional[str], int, List[Line]]]:
+    """The token lines of each sentence, with its doc_id and index in the document."""
     doc_id: Optional[str] = None
     n_docs = n_sents = 0
-    rows: List[Row] = []
+    lines: List[Line] = []
     with path.open("rb") as file_:
         for line_no, raw in enumerate(file_, start=1):
-            columns = _split_line(path, raw, line_no)
-            if columns and columns[0] != DOCSTART:
-                if first is None:
-                    first = (line_no, columns)
-                _check_columns(path, line_no, columns, first, tag_columns)
-                rows.append((line_no, columns))
+            try:
+                columns: Union[List[str], FormatError] = _split_line(path, raw, line_no)
+            except FormatError as error:  # a token line that cannot be read
+                columns = error
+            if columns and (isinstance(columns, FormatError) or columns[0] != DOCSTART):
+                lines.append((line_no, columns))
                 continue
-            if rows:
-                yield _parse_sentence(path, rows, scheme, tag_columns, doc_id, n_sents)
+            if lines:
+                yield doc_id, n_sents, lines
                 n_sents += 1
-                rows = []
+                lines = []
             if columns:  # -DOCSTART-
                 doc_id = f"{path.name}:{n_docs}"
                 n_docs += 1
                 n_sents = 0
-    if rows:
-        yield _parse_sentence(path, rows, scheme, tag_columns, doc_id, n_sents)
+    if lines:
+        yield doc_id, n_sents, lines
+
+
+def _first_row(lines: List[Line]) -> Optional[Row]:
+    """The first readable line of a sentence."""
+    return next(((n, columns) for n, columns in lines if isinstance(columns, list)), None)
+
+
+def _check_rows(
+    path: Path, lines: List[Line], first: Optional[Row], tag_columns: int
+) -> List[Row]:
+    """The rows of a sentence, once every line is readable and has its columns."""
+    rows: List[Row] = []
+    for line_no, columns in lines:
+        if isinstance(columns, FormatError):
+            raise columns
+        _check_columns(path, line_no, columns, first or (line_no, columns), tag_columns)
+        rows.append((line_no, columns))
+    return rows
 
 
 def _split_line(path: Path, raw: bytes, line_no: int) -> List[str]:

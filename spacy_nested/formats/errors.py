@@ -1,21 +1,33 @@
-"""Errors and warnings raised by the corpus readers.
+"""Errors and warnings raised by the corpus readers, and what they skip.
 
 Every problem in an input file is reported with its location, as
-``"{path}:{line}: {message}"``, so that editors and terminals can jump to it.
+``"{path}:{line}: {message}"``, so that editors and terminals can jump to it;
+a problem with a whole file (one without any sentence) as
+``"{path}: {message}"``.
+
+By default a reader raises `FormatError` on the first invalid record. Given a
+`Skipped` with ``skip_invalid=True``, it instead leaves the invalid record out,
+appends its error to ``skipped.invalid`` and goes on (`skip_or_raise`). The
+same `Skipped` counts the BRAT entities that are valid but cannot become token
+spans, which are always skipped.
 """
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import List, Optional, Union
+
+NO_SENTENCES = "no sentences found"
 
 
 class FormatError(ValueError):
-    """An input record is invalid. `line_no` is 1-based."""
+    """An input record is invalid. `line_no` is 1-based; None for a whole file."""
 
-    def __init__(self, path: Union[str, Path], line_no: int, message: str) -> None:
+    def __init__(self, path: Union[str, Path], line_no: Optional[int], message: str) -> None:
         self.path = str(path)
         self.line_no = line_no
         self.message = message
-        super().__init__(f"{self.path}:{line_no}: {message}")
+        location = self.path if line_no is None else f"{self.path}:{line_no}"
+        super().__init__(f"{location}: {message}")
 
     def __reduce__(self):
         return (type(self), (self.path, self.line_no, self.message))
@@ -23,3 +35,45 @@ class FormatError(ValueError):
 
 class FormatWarning(UserWarning):
     """An input record was repaired (for example a token split at whitespace)."""
+
+
+@dataclass
+class Skipped:
+    """What readers left out instead of failing; the caller owns it, readers add to it.
+
+    skip_invalid (bool): skip invalid records (a JSON line, a CoNLL sentence,
+        a BRAT ``.ann`` line or document) instead of raising their FormatError.
+    invalid (List[FormatError]): the error of every skipped invalid record.
+    misaligned, discontinuous (int): BRAT entities that are valid but do not
+        align to token boundaries, or are discontinuous; always skipped.
+    """
+
+    skip_invalid: bool = False
+    invalid: List[FormatError] = field(default_factory=list)
+    misaligned: int = 0
+    discontinuous: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.invalid or self.misaligned or self.discontinuous)
+
+    def __str__(self) -> str:
+        parts = []
+        if self.misaligned or self.discontinuous:
+            parts.append(
+                f"{self.misaligned} misaligned, {self.discontinuous} discontinuous entities"
+            )
+        if self.invalid:
+            n_invalid = len(self.invalid)
+            parts.append(f"{n_invalid} invalid record{'s' if n_invalid != 1 else ''}")
+        return ", ".join(parts) or "nothing"
+
+
+def skip_or_raise(error: FormatError, skipped: Optional[Skipped]) -> None:
+    """Record `error` in `skipped` if it skips invalid records; else raise it.
+
+    Raised without context, so that the error is the same when this is called
+    while handling the exception that it reports.
+    """
+    if skipped is None or not skipped.skip_invalid:
+        raise error from None
+    skipped.invalid.append(error)

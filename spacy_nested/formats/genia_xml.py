@@ -79,8 +79,12 @@ follows yhcc/CNN_Nested_NER's GENIA preprocessing (see the data README).
 * **Errors.** Malformed XML raises `FormatError` with the file and the
   parser's line; an ``<article>`` without a ``<bibliomisc>`` id raises it
   with the article's line, and so does an entity reference other than the
-  five predefined ones (the DTD is not read). ElementTree does not record where elements start,
-  so the file is parsed with `xml.parsers.expat` driving an ElementTree
+  five predefined ones (the DTD is not read). A file without any
+  ``<article>``, and an input (or a ``doc_ids`` selection) without any
+  sentence, raise it too ("no sentences found"). Unlike the other readers,
+  this one cannot skip invalid records (no `Skipped`): expat stops at the
+  first XML error. ElementTree does not record where elements start, so the
+  file is parsed with `xml.parsers.expat` driving an ElementTree
   `TreeBuilder` whose elements remember the line of their start tag.
   Everything is read (and checked) before the first sentence is yielded.
 """
@@ -94,7 +98,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 from xml.parsers import expat
 
 from .base import LabeledSpan, NestedSentence, input_files
-from .errors import FormatError, FormatWarning
+from .errors import NO_SENTENCES, FormatError, FormatWarning
 
 __all__ = ["ENTITY_TYPES", "map_sem", "read_doc_ids", "read_genia_xml", "tokenize_genia"]
 
@@ -130,8 +134,9 @@ def read_genia_xml(
     path (Path): an XML file, or a directory whose ``*.xml`` files are read.
     doc_ids (Optional[Path]): a file of ``MEDLINE:<id>`` lines; only those
         articles are read, in XML order.
-    RAISES (FormatError): on malformed XML or an article without an id, when
-        iteration starts.
+    RAISES (FormatError): on malformed XML, an article without an id or a
+        file without articles, when iteration starts; at the end, when no
+        sentence was found.
     """
     return _iter_genia(Path(path), None if doc_ids is None else Path(doc_ids))
 
@@ -184,8 +189,14 @@ def _iter_genia(path: Path, doc_ids: Optional[Path]) -> Iterator[NestedSentence]
     articles = _read_articles(input_files(path, ("*.xml",)))
     if doc_ids is not None:
         articles = _select(articles, read_doc_ids(doc_ids), doc_ids)
+    n_sentences = 0
     for article in articles:
-        yield from _article_sentences(article)
+        for sentence in _article_sentences(article):
+            n_sentences += 1
+            yield sentence
+    if not n_sentences:
+        where = "" if doc_ids is None else f" in the articles listed in {doc_ids}"
+        raise FormatError(path, None, f"{NO_SENTENCES}{where}")
 
 
 def _read_articles(files: Sequence[Path]) -> List[_Article]:
@@ -227,6 +238,8 @@ def _parse_file(path: Path) -> List[_Article]:
         if not doc_id:
             raise FormatError(path, line, "<article> has no <articleinfo><bibliomisc> id")
         articles.append(_Article(doc_id, path, line, element))
+    if not articles:
+        raise FormatError(path, None, f"{NO_SENTENCES} (no <article>)")
     return articles
 
 

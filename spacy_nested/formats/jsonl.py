@@ -23,7 +23,11 @@ One record per line, one sentence per record; offsets are token offsets.
   ``index`` lists the mention's tokens; it must be contiguous and ascending
   (discontinuous mentions are reported, never silently joined).
 
-Every problem raises `FormatError` with the file and line. Exact duplicate
+Every problem raises `FormatError` with the file and line, and so does a
+file without any record (empty, or only blank lines: "no sentences found").
+Given ``skipped=Skipped(skip_invalid=True)``, an invalid line is skipped
+instead and its error kept in ``skipped.invalid`` (with format "auto", the
+format is then detected from the first valid record). Exact duplicate
 mentions are dropped; the same boundaries with two labels are kept.
 """
 
@@ -34,7 +38,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..tokenizer import token_problem
 from .base import LabeledSpan, NestedSentence, sentences_to_docs, split_whitespace_tokens
-from .errors import FormatError, FormatWarning
+from .errors import NO_SENTENCES, FormatError, FormatWarning, Skipped, skip_or_raise
 
 __all__ = [
     "FORMATS",
@@ -75,7 +79,11 @@ def detect_format(record: Any) -> str:
 
 
 def read_jsonl(
-    path: Union[str, Path], format: str = "auto", *, split_tokens: bool = False
+    path: Union[str, Path],
+    format: str = "auto",
+    *,
+    split_tokens: bool = False,
+    skipped: Optional[Skipped] = None,
 ) -> Iterator[NestedSentence]:
     """Read a JSON-lines file, one `NestedSentence` per non-blank line.
 
@@ -83,11 +91,14 @@ def read_jsonl(
         every record), or one of FORMATS.
     split_tokens (bool): split tokens containing whitespace (remapping the
         span offsets, with a FormatWarning) instead of raising FormatError.
-    RAISES (FormatError): on the first invalid line, when iteration gets there.
+    skipped (Optional[Skipped]): with ``skip_invalid``, where invalid lines
+        (and an empty file) are recorded and skipped instead of raised.
+    RAISES (FormatError): on the first invalid line, when iteration gets there;
+        at the end, for a file without any record.
     """
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"Unknown format {format!r}: expected 'auto' or one of {FORMATS}")
-    return _iter_jsonl(path, format, split_tokens)
+    return _iter_jsonl(path, format, split_tokens, skipped)
 
 
 def parse_record(record: Any, format: str, *, split_tokens: bool = False) -> NestedSentence:
@@ -99,24 +110,30 @@ def parse_record(record: Any, format: str, *, split_tokens: bool = False) -> Nes
 
 
 def _iter_jsonl(
-    path: Union[str, Path], format: str, split_tokens: bool
+    path: Union[str, Path], format: str, split_tokens: bool, skipped: Optional[Skipped]
 ) -> Iterator[NestedSentence]:
+    empty = True  # no record yet, valid or not
     with Path(path).open("rb") as file_:
         for line_no, raw in enumerate(file_, start=1):
             try:
                 record = _decode_line(raw, line_no)
                 if record is None:
                     continue
-                if format == "auto":
-                    format = detect_format(record)
-                sentence, split = _parse(record, format, split_tokens)
+                empty = False
+                record_format = detect_format(record) if format == "auto" else format
+                sentence, split = _parse(record, record_format, split_tokens)
             except ValueError as err:
-                raise FormatError(path, line_no, str(err)) from None
+                empty = False  # a line that cannot be decoded is not blank
+                skip_or_raise(FormatError(path, line_no, str(err)), skipped)
+                continue
+            format = record_format
             for i in split:
                 token = _raw_token(record, format, i)
                 message = f"{path}:{line_no}: split token {i} {token!r} at whitespace"
                 warnings.warn(message, FormatWarning)
             yield sentence
+    if empty:
+        skip_or_raise(FormatError(path, None, NO_SENTENCES), skipped)
 
 
 def _raw_token(record: Dict[str, Any], format: str, i: int) -> str:

@@ -11,7 +11,7 @@ from spacy_nested.formats import (
     FormatError,
     FormatWarning,
     NestedSentence,
-    SkippedEntities,
+    Skipped,
     read_brat,
     sentences_to_docs,
 )
@@ -91,10 +91,12 @@ def test_line_break_in_entity_reads_as_space(tmp_path):
     assert (sentence.tokens, sentence.spans) == (["New", "\n", "York"], [(0, 3, "LOC")])
 
 
-def test_empty_document(tmp_path):
-    write_pair(tmp_path, "e", "", [])
-    (sentence,) = read_all(tmp_path)
-    assert (sentence.tokens, sentence.spans, sentence.spaces) == ([], [], [])
+@pytest.mark.parametrize("text", ["", " \n\n"])
+def test_empty_document(tmp_path, text):
+    write_pair(tmp_path, "e", text, [])
+    with pytest.raises(FormatError) as excinfo:
+        read_all(tmp_path)
+    assert str(excinfo.value) == f"{tmp_path / 'e.txt'}: no sentences found (the text is empty)"
 
 
 def test_misaligned_and_discontinuous_counted(tmp_path):
@@ -106,12 +108,12 @@ def test_misaligned_and_discontinuous_counted(tmp_path):
     path = write_pair(tmp_path, "doc1", TEXT, ann)
     write_pair(tmp_path, "doc2", "Bonn", ["T1\tLOC 0 2;2 4\tBo nn"])
     write_pair(tmp_path, "doc3", "Bonn", ["T1\tLOC 0 4\tBonn"])
-    skipped = SkippedEntities()
+    skipped = Skipped()
     with pytest.warns(FormatWarning) as record:
         sentences = list(read_brat(tmp_path, NLP, skipped=skipped))
     assert [len(s.spans) for s in sentences] == [4, 0, 1]
     assert (skipped.misaligned, skipped.discontinuous) == (2, 2)
-    assert str(skipped) == "2 misaligned, 2 discontinuous"
+    assert str(skipped) == "2 misaligned, 2 discontinuous entities"
     assert [str(w.message) for w in record] == [
         f"{path}: skipped 3 entities: 2 not aligned to token boundaries (lines 13, 14), "
         "1 discontinuous (line 15)",
@@ -120,9 +122,12 @@ def test_misaligned_and_discontinuous_counted(tmp_path):
 
 
 def test_skipped_entities():
-    assert not SkippedEntities()
-    assert SkippedEntities(misaligned=1)
-    assert SkippedEntities(discontinuous=1)
+    assert not Skipped()
+    assert not Skipped(skip_invalid=True)
+    assert Skipped(misaligned=1)
+    assert Skipped(discontinuous=1)
+    assert Skipped(invalid=[FormatError("a.ann", 1, "bad")])
+    assert str(Skipped()) == "nothing"
 
 
 def test_tokenizer_callable(tmp_path):
@@ -155,6 +160,38 @@ def test_errors_name_file_and_line(tmp_path, line, message):
         read_all(tmp_path)
     assert (excinfo.value.path, excinfo.value.line_no) == (str(path), 2)
     assert str(excinfo.value).startswith(f"{path}:2: {message}"), str(excinfo.value)
+
+
+def test_skip_invalid(tmp_path):
+    ann = [
+        "T1\tDNA 0 9\tIL-2 gene",
+        "T2\tDNA 0 4\tIL-3",  # text does not match the offsets
+        "T3\tDNA 0 99\tIL-2",  # out of range
+        "T1\tprotein 0 4\tIL-2",  # duplicate id
+        "T4\tcell_type 25 32\tT-cells",
+        "T5\tcell_type 28 32\tells",  # valid, misaligned: counted, not invalid
+    ]
+    path = write_pair(tmp_path, "a", TEXT, ann)
+    write_pair(tmp_path, "b", "", ["T1\tX 0 1\tx"])  # empty text: the document is skipped
+    write_pair(tmp_path, "c", "Bonn", ["T1\tLOC 0 4\tBonn"])
+    (tmp_path / "d.ann").write_text("T1\tLOC 0 4\tBonn\n")  # no d.txt
+    skipped = Skipped(skip_invalid=True)
+    with pytest.warns(FormatWarning, match="1 not aligned to token boundaries"):
+        sentences = list(read_brat(tmp_path, NLP, skipped=skipped))
+    assert [(s.doc_id, s.spans) for s in sentences] == [
+        ("a", [(0, 2, "DNA"), (6, 9, "cell_type")]),
+        ("c", [(0, 1, "LOC")]),
+    ]
+    assert [str(e) for e in skipped.invalid] == [
+        f"{path}:2: entity text 'IL-3' does not match the text at 0 4: 'IL-2'",
+        f"{path}:3: end 99 > 34 characters in the text, in 'DNA 0 99'",
+        f"{path}:4: duplicate id 'T1' (first on line 1)",
+        f"{tmp_path / 'b.txt'}: no sentences found (the text is empty)",
+        f"{tmp_path / 'd.ann'}:1: missing text file {tmp_path / 'd.txt'}",
+    ]
+    assert str(skipped) == "1 misaligned, 0 discontinuous entities, 5 invalid records"
+    with pytest.raises(FormatError, match=r"a\.ann:2: entity text 'IL-3'"):
+        list(read_brat(tmp_path, NLP, skipped=Skipped()))
 
 
 def test_missing_txt(tmp_path):

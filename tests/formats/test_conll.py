@@ -12,6 +12,7 @@ from spacy_nested.formats import (
     FormatError,
     FormatWarning,
     NestedSentence,
+    Skipped,
     read_conll,
     sentences_to_docs,
 )
@@ -201,6 +202,52 @@ def test_invalid_utf8(tmp_path):
     path.write_bytes(b"a O\n\xff O\n")
     with pytest.raises(FormatError, match=r"bad\.conll:2: invalid UTF-8 at byte 0"):
         read_all(path)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "\ufeff\n", "-DOCSTART- -X- O O\n\n"])
+def test_empty_file(tmp_path, text):
+    path = write_conll(tmp_path / "empty.conll", text)
+    with pytest.raises(FormatError) as excinfo:
+        read_all(path)
+    assert (excinfo.value.path, excinfo.value.line_no) == (str(path), None)
+    assert str(excinfo.value) == f"{path}: no sentences found"
+
+
+SKIP_INVALID = (
+    b"-DOCSTART- O\n\n"
+    b"a B-X\nb X-Y\n\n"  # lines 3-4: invalid tag
+    b"c O\nd\n\n"  # lines 6-7: too few columns
+    b"e I-Z\n\n"  # line 9: valid
+    b"\xff O\nf O\n\n"  # lines 11-12: invalid UTF-8
+    b"g O extra\n\n"  # line 14: more columns than line 3
+    b"-DOCSTART- O\nh B-X\n"  # line 17: valid
+)
+
+
+def test_skip_invalid(tmp_path):
+    path = tmp_path / "d.conll"
+    path.write_bytes(SKIP_INVALID)
+    skipped = Skipped(skip_invalid=True)
+    sentences = list(read_conll(path, skipped=skipped))
+    assert [(s.tokens, s.spans, s.sent_id) for s in sentences] == [
+        (["e"], [(0, 1, "Z")], "d.conll:0-2"),  # keeps its index
+        (["h"], [(0, 1, "X")], "d.conll:1-0"),
+    ]
+    assert [str(e)[len(str(path)) :] for e in skipped.invalid] == [
+        ":4: invalid tag 'X-Y' in column 2: expected O, B-TYPE or I-TYPE",
+        ":7: expected at least 2 columns (the word and 1 tag column), found 1",
+        ":11: invalid UTF-8 at byte 0",
+        ":14: expected 2 columns (as on line 3), found 3",
+    ]
+    with pytest.raises(FormatError, match=r"d\.conll:4: invalid tag 'X-Y'"):
+        list(read_conll(path))
+
+
+def test_skip_invalid_empty_file(tmp_path):
+    path = write_conll(tmp_path / "empty.conll", "\n")
+    skipped = Skipped(skip_invalid=True)
+    assert list(read_conll(path, skipped=skipped)) == []
+    assert [str(e) for e in skipped.invalid] == [f"{path}: no sentences found"]
 
 
 def test_bad_arguments(tmp_path):

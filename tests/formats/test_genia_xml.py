@@ -6,6 +6,7 @@ other tests use small handmade files.
 """
 
 import json
+import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -253,6 +254,27 @@ def test_directory_of_files(tmp_path: Path):
 def test_empty_directory(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match=r"no \*\.xml files"):
         list(read_genia_xml(tmp_path))
+
+
+def test_no_sentences(tmp_path: Path):
+    empty = write_xml(tmp_path / "empty.xml")
+    with pytest.raises(FormatError) as info:
+        read_all(empty)
+    assert (info.value.line_no, str(info.value)) == (
+        None,
+        f"{empty}: no sentences found (no <article>)",
+    )
+    blank = write_xml(tmp_path / "blank.xml", article("MEDLINE:1", " "))
+    with pytest.raises(FormatError, match=f"^{re.escape(str(blank))}: no sentences found$"):
+        with pytest.warns(FormatWarning, match="skipped empty sentence"):
+            list(read_genia_xml(blank))
+    one = write_xml(tmp_path / "one.xml", article("MEDLINE:1", "One."))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("MEDLINE:2\n", encoding="utf8")
+    message = f"{one}: no sentences found in the articles listed in {ids}"
+    with pytest.raises(FormatError, match=f"^{re.escape(message)}$"):
+        with pytest.warns(FormatWarning, match="1 of 1 listed ids are not in the XML"):
+            list(read_genia_xml(one, ids))
 
 
 def test_malformed_xml_names_file_and_line(tmp_path: Path):

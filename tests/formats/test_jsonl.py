@@ -1,6 +1,7 @@
 """Tests for the JSON-lines readers and `sentences_to_docs`."""
 
 import json
+import pickle
 import tempfile
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ from spacy_nested.formats import (
     FormatError,
     FormatWarning,
     NestedSentence,
+    Skipped,
     detect_format,
     parse_record,
     read_jsonl,
@@ -258,6 +260,59 @@ def test_truncated_last_line(tmp_path):
     path.write_text(json.dumps(YHCC) + "\n" + json.dumps(YHCC)[:40], encoding="utf8")
     with pytest.raises(FormatError, match=r"cut\.jsonl:2: invalid JSON: .*\(truncated line\?\)"):
         list(read_jsonl(path))
+
+
+@pytest.mark.parametrize("content", ["", "\n", "\n  \n\t\n", "\ufeff\n"])
+def test_empty_file(tmp_path, content):
+    path = tmp_path / "empty.jsonl"
+    path.write_text(content, encoding="utf8")
+    with pytest.raises(FormatError) as excinfo:
+        list(read_jsonl(path))
+    assert (excinfo.value.path, excinfo.value.line_no) == (str(path), None)
+    assert str(excinfo.value) == f"{path}: no sentences found"
+
+
+def test_format_error_pickles_without_line():
+    error = pickle.loads(pickle.dumps(FormatError("a.jsonl", None, "no sentences found")))
+    assert (str(error), error.line_no) == ("a.jsonl: no sentences found", None)
+
+
+def test_skip_invalid(tmp_path):
+    lines = [
+        "[1]",  # undetectable: the format is detected from the next record
+        json.dumps(YHCC),
+        "",
+        _yhcc(start=2, end=1),
+        json.dumps(W2NER),  # another format than the first valid record
+        json.dumps(YHCC)[:40],
+        json.dumps({**YHCC, "tokens": ["a"], "entity_mentions": []}),
+    ]
+    path = write_lines(tmp_path / "in.jsonl", lines)
+    skipped = Skipped(skip_invalid=True)
+    sentences = list(read_jsonl(path, skipped=skipped))
+    assert [s.tokens for s in sentences] == [TOKENS, ["a"]]
+    assert [(e.path, e.line_no) for e in skipped.invalid] == [(str(path), n) for n in (1, 4, 5, 6)]
+    assert [str(e).split(": ")[1] for e in skipped.invalid] == [
+        "expected a JSON object, got list",
+        "span start 2 >= end 1 in entity_mentions[0]",
+        "missing key 'tokens' (format 'yhcc'); the record looks like 'w2ner'",
+        "invalid JSON",
+    ]
+    assert str(skipped) == "4 invalid records"
+    for not_skipping in (None, Skipped()):
+        with pytest.raises(FormatError, match=r"in\.jsonl:1: expected a JSON object"):
+            list(read_jsonl(path, skipped=not_skipping))
+
+
+def test_skip_invalid_empty_file(tmp_path):
+    path = write_lines(tmp_path / "empty.jsonl", [""])
+    skipped = Skipped(skip_invalid=True)
+    assert list(read_jsonl(path, skipped=skipped)) == []
+    assert [str(e) for e in skipped.invalid] == [f"{path}: no sentences found"]
+    only_invalid = write_lines(tmp_path / "bad.jsonl", ["{"])
+    skipped = Skipped(skip_invalid=True)
+    assert list(read_jsonl(only_invalid, skipped=skipped)) == []
+    assert [e.line_no for e in skipped.invalid] == [1]  # not also "no sentences found"
 
 
 def test_exact_duplicates_dropped():
