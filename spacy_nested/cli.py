@@ -39,6 +39,7 @@ app = typer.Typer(
     add_completion=False,
 )
 MAX_WARNINGS_SHOWN = 5
+MAX_SKIPPED_SHOWN = 20
 
 
 class InputFormat(str, Enum):
@@ -62,6 +63,7 @@ OPTION_FORMATS: Dict[str, Tuple[InputFormat, ...]] = {
     "--scheme": (InputFormat.conll,),
     "--tag-columns": (InputFormat.conll,),
     "--doc-ids": (InputFormat.genia_xml,),
+    "--skip-invalid": (*JSONL_FORMATS, InputFormat.conll, InputFormat.brat),
 }
 
 
@@ -122,20 +124,33 @@ def convert(
         dir_okay=False,
         help="genia-xml: keep only the documents listed in this file (MEDLINE:<id> lines)",
     ),
+    skip_invalid: bool = typer.Option(
+        False,
+        "--skip-invalid",
+        help="Skip invalid records (JSON lines: the line; conll: the sentence; brat: the .ann "
+        "line, or the document) and list them at the end, instead of failing on the first. "
+        "Not for genia-xml, whose XML cannot be read past an error",
+    ),
 ) -> None:
-    """Convert a nested NER corpus to a .spacy DocBin (all or nothing)."""
+    """Convert a nested NER corpus to a .spacy DocBin.
+
+    All or nothing: the first invalid record fails the conversion and writes
+    nothing, unless --skip-invalid is given. An input without any sentence
+    always fails.
+    """
     given = {
         "--split-tokens": split_tokens,
         "--scheme": scheme is not None,
         "--tag-columns": tag_columns is not None,
         "--doc-ids": doc_ids is not None,
+        "--skip-invalid": skip_invalid,
     }
     _check_options(format, given)
     try:
         nlp = spacy.blank(lang)
     except ImportError as err:
         _fail(f"cannot create a blank '{lang}' pipeline: {err}")
-    skipped = Skipped()
+    skipped = Skipped(skip_invalid=skip_invalid)
     try:
         reader = _read(
             input_path,
@@ -160,11 +175,14 @@ def convert(
         except (FormatError, OSError) as err:  # OSError: an unreadable input
             _fail(str(err))
     _report_warnings([str(w.message) for w in caught if issubclass(w.category, FormatWarning)])
+    _report_skipped([str(error) for error in skipped.invalid])
+    if not sentences:
+        _fail(f"{input_path}: no sentences found (skipped {skipped})")
     summary = ConversionSummary.from_docs(docs, spans_key, n_sentences=len(sentences))
     write_docbin(docs, output_path, store_user_data=True)
     typer.echo(f"Converted {input_path} -> {output_path}: {summary}")
     if skipped:
-        typer.echo(f"Skipped {skipped} (see the warnings)")
+        typer.echo(f"Skipped {skipped} (see above)")
 
 
 def _check_options(format: InputFormat, given: Dict[str, bool]) -> None:
@@ -190,7 +208,8 @@ def _read(
     """The sentences of `path`, a file or a directory.
 
     RAISES (ValueError): at once, for a path the reader cannot use.
-    RAISES (FormatError): on the first invalid record, when iteration gets there.
+    RAISES (FormatError): on the first invalid record, when iteration gets
+        there, unless `skipped` skips invalid records.
     """
     if format == InputFormat.brat:
         return read_brat(path, nlp, skipped=skipped)
@@ -198,9 +217,11 @@ def _read(
         return read_genia_xml(path, doc_ids=doc_ids)
     files = input_files(path, DIRECTORY_PATTERNS[format])
     if format == InputFormat.conll:
-        return chain.from_iterable(read_conll(f, scheme, tag_columns=tag_columns) for f in files)
+        return chain.from_iterable(
+            read_conll(f, scheme, tag_columns=tag_columns, skipped=skipped) for f in files
+        )
     return chain.from_iterable(
-        read_jsonl(f, format.value, split_tokens=split_tokens) for f in files
+        read_jsonl(f, format.value, split_tokens=split_tokens, skipped=skipped) for f in files
     )
 
 
@@ -212,10 +233,20 @@ app.command("visualize-pipeline")(visualize_pipeline_cli)
 
 
 def _report_warnings(messages: List[str]) -> None:
-    for message in messages[:MAX_WARNINGS_SHOWN]:
-        typer.echo(f"Warning: {message}", err=True)
-    if len(messages) > MAX_WARNINGS_SHOWN:
-        typer.echo(f"Warning: ... and {len(messages) - MAX_WARNINGS_SHOWN} more", err=True)
+    _report("Warning", messages, MAX_WARNINGS_SHOWN)
+
+
+def _report_skipped(messages: List[str]) -> None:
+    """List the records that --skip-invalid skipped, with why, to stderr."""
+    _report("Skipped", messages, MAX_SKIPPED_SHOWN)
+
+
+def _report(prefix: str, messages: List[str], limit: int) -> None:
+    """Print the first `limit` messages to stderr, then how many more there are."""
+    for message in messages[:limit]:
+        typer.echo(f"{prefix}: {message}", err=True)
+    if len(messages) > limit:
+        typer.echo(f"{prefix}: ... and {len(messages) - limit} more", err=True)
 
 
 def _fail(message: str) -> None:

@@ -161,6 +161,103 @@ def test_convert_empty_directory(tmp_path):
     assert not output.exists()
 
 
+INVALID = [
+    "{",
+    json.dumps({**RECORDS[0], "entity_mentions": [{"start": 2, "end": 1, "entity_type": "X"}]}),
+    "[1]",
+]
+
+
+def test_convert_skip_invalid(tmp_path):
+    lines = [json.dumps(RECORDS[0]), INVALID[0], "", INVALID[1], json.dumps(RECORDS[1]), INVALID[2]]
+    source = write_input(tmp_path / "dev.jsonl", lines)
+    output = tmp_path / "dev.spacy"
+    output.write_bytes(b"previous")
+    result = runner.invoke(app, ["convert", str(source), str(output)])
+    assert result.exit_code == 1
+    assert output.read_bytes() == b"previous"
+    result = runner.invoke(app, ["convert", str(source), str(output), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    assert "2 docs, 2 sentences, 4 spans" in result.stdout
+    assert "Skipped 3 invalid records (see above)" in result.stdout
+    assert result.stderr.splitlines() == [
+        f"Skipped: {source}:2: invalid JSON: Expecting property name enclosed in double quotes: "
+        "column 2 (truncated line?)",
+        f"Skipped: {source}:4: span start 2 >= end 1 in entity_mentions[0]",
+        f"Skipped: {source}:6: expected a JSON object, got list",
+    ]
+    assert read_spans(output, "nested")[0] == [
+        [(0, 2, "DNA"), (0, 2, "protein"), (3, 5, "cell_type")],
+        [(0, 2, "protein")],
+    ]
+
+
+def test_convert_skip_invalid_lists_the_first(tmp_path):
+    source = write_input(tmp_path / "dev.jsonl", ["{"] * 25 + [json.dumps(RECORDS[2])])
+    output = tmp_path / "dev.spacy"
+    result = runner.invoke(app, ["convert", str(source), str(output), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    assert "Skipped 25 invalid records" in result.stdout
+    skipped = result.stderr.splitlines()
+    assert [line.split(": ")[1] for line in skipped[:20]] == [f"{source}:{n}" for n in range(1, 21)]
+    assert skipped[20:] == ["Skipped: ... and 5 more"]
+
+
+def test_convert_skip_invalid_nothing_left(tmp_path):
+    source = write_input(tmp_path / "dev.jsonl", INVALID[:2])
+    output = tmp_path / "dev.spacy"
+    output.write_bytes(b"previous")
+    result = runner.invoke(app, ["convert", str(source), str(output), "--skip-invalid"])
+    assert result.exit_code == 1
+    assert f"Skipped: {source}:1: invalid JSON" in result.stderr
+    assert f"Error: {source}: no sentences found (skipped 2 invalid records)" in result.stderr
+    assert output.read_bytes() == b"previous"
+
+
+@pytest.mark.parametrize(
+    "name,content,args",
+    [
+        ("empty.jsonl", "", []),
+        ("blank.jsonl", "\n \n\n", ["-f", "yhcc"]),
+        ("empty.conll", "-DOCSTART- O\n\n", ["-f", "conll"]),
+        ("empty.txt", "", ["-f", "brat"]),
+        ("empty.xml", "<set>\n</set>\n", ["-f", "genia-xml"]),
+    ],
+)
+@pytest.mark.parametrize("existing", [False, True])
+def test_convert_empty_file(tmp_path, name, content, args, existing):
+    source = tmp_path / name
+    source.write_text(content, encoding="utf8")
+    if name.endswith(".txt"):
+        source.with_suffix(".ann").write_text("", encoding="utf8")
+    output = tmp_path / "out.spacy"
+    if existing:
+        output.write_bytes(b"previous")
+    result = runner.invoke(app, ["convert", str(source), str(output), *args])
+    assert result.exit_code == 1
+    assert f"Error: {source}: no sentences found" in result.stderr
+    if existing:
+        assert output.read_bytes() == b"previous"
+    else:
+        assert not output.exists()
+
+
+def test_convert_empty_file_in_directory(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_input(corpus / "a.jsonl", [json.dumps(RECORDS[0])])
+    (corpus / "b.jsonl").write_text("", encoding="utf8")
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(corpus), str(output)])
+    assert result.exit_code == 1
+    assert f"Error: {corpus / 'b.jsonl'}: no sentences found" in result.stderr
+    assert not output.exists()
+    result = runner.invoke(app, ["convert", str(corpus), str(output), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    assert f"Skipped: {corpus / 'b.jsonl'}: no sentences found" in result.stderr
+    assert "1 docs, 1 sentences" in result.stdout
+
+
 CONLL = """\
 -DOCSTART- -X- O O
 
@@ -231,6 +328,18 @@ def test_convert_conll_error(tmp_path, text, message):
     assert not output.exists()
 
 
+def test_convert_conll_skip_invalid(tmp_path):
+    source = tmp_path / "x.conll"
+    source.write_text("a B-X\nb E-X\n\nc I-Y\n", encoding="utf8")
+    output = tmp_path / "o.spacy"
+    args = ["convert", str(source), str(output), "-f", "conll", "--skip-invalid"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"Skipped: {source}:2: invalid tag 'E-X' in column 2" in result.stderr
+    assert "Skipped 1 invalid record (see above)" in result.stdout
+    assert read_spans(output, "nested")[0] == [[(0, 1, "Y")]]
+
+
 @pytest.mark.parametrize(
     "args,option",
     [
@@ -238,6 +347,7 @@ def test_convert_conll_error(tmp_path, text, message):
         (["-f", "brat", "--tag-columns", "2"], "--tag-columns"),
         (["-f", "conll", "--split-tokens"], "--split-tokens"),
         (["-f", "conll", "--doc-ids", "{source}"], "--doc-ids"),
+        (["-f", "genia-xml", "--skip-invalid"], "--skip-invalid"),
     ],
 )
 def test_convert_option_for_another_format(tmp_path, args, option):
@@ -300,6 +410,22 @@ def test_convert_brat_errors(tmp_path):
     assert result.exit_code == 1
     assert f"Error: no .ann files in {empty}" in result.stderr
     assert not output.exists()
+
+
+def test_convert_brat_skip_invalid(tmp_path):
+    ann = ["T1\tDNA 0 9\tIL-3 gene", "T2\tprotein 0 4\tIL-2", "T3\tprotein 5 4\tgene"]
+    ann_path = write_brat(tmp_path / "brat", "doc", "IL-2 gene", ann)
+    output = tmp_path / "o.spacy"
+    args = ["convert", str(ann_path), str(output), "-f", "brat", "--skip-invalid"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"Skipped: {ann_path}:1: entity text 'IL-3 gene' does not match the text at 0 9: "
+        "'IL-2 gene'",
+        f"Skipped: {ann_path}:3: start 5 >= end 4 in 'protein 5 4'",
+    ]
+    assert "Skipped 2 invalid records (see above)" in result.stdout
+    assert read_spans(output, "nested")[0] == [[(0, 1, "protein")]]
 
 
 def test_convert_genia_xml(shared_data, tmp_path):
