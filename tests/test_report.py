@@ -9,7 +9,7 @@ from spacy.language import Language
 from spacy.tokens import DocBin, Span
 from typer.testing import CliRunner
 
-from spacy_nested.report import PLOT_NAME, evaluate, render_markdown, render_report, report_app
+from spacy_nested.report import PLOT_NAME, benchmark_speed, evaluate, render_markdown, render_report, report_app
 from spacy_nested.scoring import DEPTH_BUCKETS, LENGTH_BUCKETS
 
 from .pipeline.nested_fixture import SENTENCES, build_nlp, make_doc, make_examples, train
@@ -157,3 +157,17 @@ def test_evaluate_a_spancat_baseline_writing_another_key(dev_path):
     m = evaluate(nlp, dev_path, pred_key="sc")
     assert m["pred_key"] == "sc" and m["overall"]["n_gold"] == sum(len(spans) for _, spans in SENTENCES)
     assert m["overall"]["n_pred"] == sum(s["n_pred"] for s in m["per_type"].values())
+
+
+def test_benchmark_speed_gives_a_mean_inside_its_interval(dev_path):
+    result = benchmark_speed(_nlp("test_report_copy_gold"), dev_path, batch_size=4, n_batches=30, warmup_epochs=0)
+    low, high = result["ci95"]
+    assert 0 < low <= result["words_per_s"] <= high
+    assert (result["batch_size"], result["n_batches"]) == (4, 30)
+
+
+def test_markdown_shows_the_benchmark_when_there_is_one():
+    overall = {"p": 0.5, "r": 0.5, "f": 0.5, "n_gold": 2, "n_pred": 2}
+    md = render_markdown({"a": {"overall": overall, "benchmark": {"words_per_s": 1234.4, "ci95": [1100.2, 1300.9]}}, "b": {"overall": overall}})
+    assert "| 1,234 (1,100–1,301) |" in md
+    assert next(line for line in md.splitlines() if line.startswith("| b |")).endswith("| – |")  # b: no benchmark
