@@ -30,7 +30,13 @@ from .formats import (
     write_docbin,
 )
 from .report import report_app
-from .workflow import evaluate_pipeline_cli, train_pipeline_cli, visualize_pipeline_cli
+from .workflow import (
+    benchmark_pipeline_cli,
+    evaluate_pipeline_cli,
+    package_pipeline_cli,
+    train_pipeline_cli,
+    visualize_pipeline_cli,
+)
 
 app = typer.Typer(
     name="spacy-nested",
@@ -105,8 +111,9 @@ def convert(
     ),
     split_tokens: bool = typer.Option(
         False,
-        "--split-tokens",
-        help="JSON lines: split tokens that contain whitespace instead of failing",
+        "--split-tokens/--no-split-tokens",
+        help="JSON lines: split tokens that contain whitespace instead of failing "
+        "(--no-split-tokens, the default, is accepted for every format)",
     ),
     scheme: Optional[Scheme] = typer.Option(
         None, "--scheme", help="conll: tagging scheme (default auto: IOB1 or IOB2)"
@@ -230,6 +237,8 @@ app.add_typer(report_app)  # evaluate, report
 app.command("train-pipeline", context_settings=EXTRA_ARGS)(train_pipeline_cli)
 app.command("evaluate-pipeline")(evaluate_pipeline_cli)
 app.command("visualize-pipeline")(visualize_pipeline_cli)
+app.command("benchmark-pipeline")(benchmark_pipeline_cli)
+app.command("package-pipeline")(package_pipeline_cli)
 
 
 def _report_warnings(messages: List[str]) -> None:

@@ -14,6 +14,7 @@ finished) and ``metrics/<encoder>/<name>.json``. A finished training is reused,
 so an interrupted ``spacy project run all`` resumes at the first pipeline
 that has not finished (that one restarts from scratch: spaCy has no resume).
 """
+import json
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -158,3 +159,53 @@ def visualize_pipeline_cli(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_comparison(gold, predicted, spans_key, title=f"{name}: gold and predicted"), encoding="utf8")
     msg.good(f"{name}: {len(gold)} docs rendered to {out}")
+
+
+def benchmark_pipeline_cli(
+    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
+    docbin: Path = typer.Argument(..., help="DocBin whose texts are annotated", exists=True, dir_okay=False),
+    encoder: str = typer.Option("cpu", "--encoder"),
+    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors"),
+    output_root: Path = typer.Option(Path("training"), "--output-root"),
+    metrics_root: Path = typer.Option(Path("metrics"), "--metrics-root"),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    n_batches: int = typer.Option(50, "--batches"),
+    warmup_epochs: int = typer.Option(1, "--warmup"),
+    gpu_id: int = typer.Option(-1, "--gpu-id"),
+) -> None:
+    """``spacy benchmark speed``'s words/s (mean, 95% CI) added to ``metrics/<encoder>/<name>.json``."""
+    from .report import benchmark_speed
+
+    model = _trained_model(name, detectors, encoder, output_root)
+    if model is None:
+        return
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    result = benchmark_speed(model, docbin, batch_size=batch_size, n_batches=n_batches, warmup_epochs=warmup_epochs)
+    path = metrics_root / encoder / f"{name}.json"
+    metrics = json.loads(path.read_text(encoding="utf8")) if path.exists() else {}
+    metrics["benchmark"] = result
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2), encoding="utf8")
+    low, high = result["ci95"]
+    msg.good(f"{name}: {result['words_per_s']:,.0f} words/s (95% CI {low:,.0f}-{high:,.0f}), added to {path}")
+
+
+def package_pipeline_cli(
+    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
+    encoder: str = typer.Option("cpu", "--encoder"),
+    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors"),
+    output_root: Path = typer.Option(Path("training"), "--output-root"),
+    packages_root: Path = typer.Option(Path("packages"), "--packages-root"),
+    version: str = typer.Option("0.1.0", "--version"),
+) -> None:
+    """``spacy package`` of ``model-best`` as an installable wheel: packages/<encoder>/en_nested_<name>-<version>/dist."""
+    from spacy.cli.package import package
+
+    model = _trained_model(name, detectors, encoder, output_root)
+    if model is None:
+        return
+    out = packages_root / encoder
+    out.mkdir(parents=True, exist_ok=True)
+    package(model, out, name=f"nested_{name}", version=version, create_sdist=False, create_wheel=True, force=True)
+    msg.good(f"{name}: wheel in {out}")

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+import srsly
 from typer.testing import CliRunner
 
 from spacy_nested.cli import app
@@ -50,3 +51,47 @@ def test_skipped_pipeline_and_bad_encoder_from_the_command_line(tmp_path):
     assert result.exit_code == 0 and "skipped" in result.output
     result = runner.invoke(app, ["train-pipeline", "spancat", "--encoder", "trf", "--output-root", str(tmp_path)])
     assert result.exit_code == 1 and "no 'trf' config" in result.output
+
+
+@pytest.fixture(scope="module")
+def trained_root(tmp_path_factory):
+    """A tiny locate_label pipeline where the workflow expects it, and a gold DocBin."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    from .pipeline.nested_fixture import SENTENCES, build_nlp, make_doc, make_examples, train
+
+    root = tmp_path_factory.mktemp("workflow")
+    nlp = build_nlp("locate_label_ner")
+    train(nlp, make_examples(nlp), n_iter=2)
+    model = root / "training" / "cpu" / "locate_label" / "model-best"
+    model.parent.mkdir(parents=True)
+    nlp.to_disk(model)
+    vocab = spacy.blank("en").vocab
+    DocBin(docs=[make_doc(vocab, text, spans) for text, spans in SENTENCES]).to_disk(root / "dev.spacy")
+    return root
+
+
+def test_benchmark_pipeline_adds_its_result_to_the_metrics(trained_root):
+    metrics = trained_root / "metrics" / "cpu" / "locate_label.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text('{"overall": {"f": 0.5}}')
+    args = ["benchmark-pipeline", "locate_label", str(trained_root / "dev.spacy"), "--output-root", str(trained_root / "training"),
+            "--metrics-root", str(trained_root / "metrics"), "--batch-size", "4", "--batches", "30", "--warmup", "0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = srsly.read_json(metrics)
+    assert written["overall"] == {"f": 0.5} and written["benchmark"]["words_per_s"] > 0
+
+
+def test_package_pipeline_builds_a_wheel(trained_root):
+    packages = trained_root / "packages"
+    args = ["package-pipeline", "locate_label", "--output-root", str(trained_root / "training"), "--packages-root", str(packages)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert list(packages.glob("cpu/en_nested_locate_label-0.1.0/dist/en_nested_locate_label-0.1.0-*.whl"))
+
+
+def test_a_pipeline_that_was_not_trained_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["package-pipeline", "spancat", "--output-root", str(tmp_path)])
+    assert result.exit_code == 1 and "run train-spancat first" in result.output
