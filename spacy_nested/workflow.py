@@ -28,8 +28,8 @@ CONFIGS: Dict[str, Dict[str, str]] = {
     "locate_label": {"cpu": "genia_cpu.cfg", "trf": "genia.cfg"},
     "boundary_offset": {"cpu": "genia_boundary_offset_cpu.cfg", "trf": "genia_boundary_offset.cfg"},
     "proposer_regressor": {"cpu": "genia_proposer_regressor_cpu.cfg", "trf": "genia_proposer_regressor.cfg"},
-    "spancat": {"cpu": "genia_spancat_cpu.cfg"},
-    "span_finder": {"cpu": "genia_span_finder_cpu.cfg"},
+    "spancat": {"cpu": "genia_spancat_cpu.cfg", "trf": "genia_spancat.cfg"},
+    "span_finder": {"cpu": "genia_span_finder_cpu.cfg", "trf": "genia_span_finder.cfg"},
 }
 ENCODERS = ("cpu", "trf")
 TRAINED = "TRAINED"
