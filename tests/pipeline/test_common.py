@@ -2,6 +2,8 @@
 import numpy
 import pytest
 import spacy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from spacy.tokens import Doc
 from spacy.training import Example
 
@@ -219,3 +221,36 @@ def test_scorer_keys_follow_spans_key():
         nlp.initialize(lambda: examples)
         scores = nlp.evaluate(examples)
         assert {"spans_ents_nested_p", "spans_ents_nested_r", "spans_ents_nested_f"} <= set(scores)
+
+
+WORDS = sorted({w for text, _ in SENTENCES for w in text.split(" ")})
+_token = st.one_of(
+    st.sampled_from(WORDS),  # words the pipeline has seen
+    st.sampled_from([" ", "\n", "\t", "  "]),  # whitespace tokens
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6),  # any unicode
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(docs_words=st.lists(st.lists(_token, max_size=30), min_size=1, max_size=5), batch_size=st.integers(1, 4))
+def test_fuzzed_docs_keep_the_prediction_invariants(trained, docs_words, batch_size):
+    """Random token sequences (empty, whitespace, unicode) through nlp.pipe: every prediction
+    lies inside its doc, has a label of the component and a score in [0, 1]."""
+    name, nlp, _, _ = trained
+    labels = set(nlp.get_pipe(name).labels)
+    docs = list(nlp.pipe([Doc(nlp.vocab, words=words) for words in docs_words], batch_size=batch_size))
+    for doc, words in zip(docs, docs_words):
+        assert [t.text for t in doc] == words
+        spans, scores = _spans(doc)
+        assert len(scores) == len(spans)
+        assert ((scores >= 0) & (scores <= 1)).all()
+        assert all(0 <= s < e <= len(doc) and label in labels for s, e, label in spans)
+
+
+def test_gold_labels_unseen_in_training_are_scored_as_misses(trained):
+    name, nlp, _, _ = trained
+    text = SENTENCES[0][0]
+    examples = [Example(nlp.make_doc(text), make_doc(nlp.vocab, text, [(0, 1, "GPE"), (3, 5, "protein")]))]
+    scores = nlp.evaluate(examples)
+    assert "GPE" in scores["spans_nested_per_type"]
+    assert scores["spans_nested_per_type"]["GPE"]["r"] == 0.0
