@@ -87,3 +87,26 @@ def test_conll_vars_convert_flat_ner_into_its_own_folders(tmp_path):
     docs = list(DocBin().from_disk(root / "corpus" / "conll" / "dev.spacy").get_docs(nlp.vocab))
     spans = [(sp.text, sp.label_) for doc in docs for sp in doc.spans["nested"]]
     assert spans == [("EU", "ORG"), ("German", "MISC"), ("Peter Blackburn", "PER"), ("Brussels", "LOC")]
+
+
+def test_debug_data_shows_the_span_statistics(tmp_path):
+    """spaCy's debug data reports spans only for a spancat config: the command runs it with one."""
+    import subprocess
+    import sys
+
+    from .pipeline.nested_fixture import SENTENCES, make_doc
+
+    root = tmp_path / "project"
+    (root / "corpus" / "genia").mkdir(parents=True)
+    shutil.copy(REPO / "project.yml", root / "project.yml")
+    shutil.copytree(REPO / "configs", root / "configs")
+    vocab = spacy.blank("en").vocab
+    for split in ("train", "dev"):
+        docs = [make_doc(vocab, text, spans) for text, spans in SENTENCES]
+        DocBin(docs=docs).to_disk(root / "corpus" / "genia" / f"{split}.spacy")
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "debug-data"], cwd=root, capture_output=True, text=True
+    )
+    out = result.stdout + result.stderr
+    assert "Span Categorization" in out, out
+    assert "Span characteristics for spans_key 'nested'" in out  # lengths and distinctiveness per label
