@@ -254,3 +254,17 @@ def test_gold_labels_unseen_in_training_are_scored_as_misses(trained):
     scores = nlp.evaluate(examples)
     assert "GPE" in scores["spans_nested_per_type"]
     assert scores["spans_nested_per_type"]["GPE"]["r"] == 0.0
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf"])
+def test_a_non_finite_loss_stops_training_naming_component_and_step(bad, monkeypatch):
+    for name in DETECTORS:
+        nlp = build_nlp(name)
+        examples = make_examples(nlp)
+        optimizer = nlp.initialize(lambda: examples)
+        nlp.update(examples, sgd=optimizer)  # update step 0 is fine
+        pipe = nlp.get_pipe(name)
+        real = pipe.compute_loss
+        monkeypatch.setattr(pipe, "compute_loss", lambda *args: real(*args) * float(bad))
+        with pytest.raises(ValueError, match=rf"\[{name}\] loss is {bad} at update step 1; training stopped"):
+            nlp.update(examples, sgd=optimizer)
