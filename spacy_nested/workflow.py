@@ -98,8 +98,11 @@ def train_pipeline_cli(
         _fail(str(err))
 
 
-def _trained_model(name: str, detectors: str, encoder: str, output_root: Path) -> Optional[Path]:
-    """The model-best of `name`, None when `name` is not selected; exits when it was not trained."""
+def _trained_model(name: str, detectors: str, encoder: str, output_root: Path, gpu_id: int = -1) -> Optional[Path]:
+    """The model-best of `name`, None when `name` is not selected; exits when it was not trained.
+
+    With `gpu_id` >= 0, the GPU is set up for the step that loads the model.
+    """
     try:
         if not selected(name, detectors):
             msg.info(f"{name}: not in detectors, skipped")
@@ -109,6 +112,8 @@ def _trained_model(name: str, detectors: str, encoder: str, output_root: Path) -
     model = output_root / encoder / name / "model-best"
     if not model.exists():
         _fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
     return model
 
 
@@ -126,11 +131,9 @@ def evaluate_pipeline_cli(
     """Score ``training/<encoder>/<name>/model-best`` into ``metrics/<encoder>/<name>.json``."""
     from .report import evaluate, write_metrics
 
-    model = _trained_model(name, detectors, encoder, output_root)
+    model = _trained_model(name, detectors, encoder, output_root, gpu_id)
     if model is None:
         return
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
     write_metrics(evaluate(model, docbin, spans_key=spans_key, limit=limit), metrics_root / encoder / f"{name}.json")
 
 
@@ -176,11 +179,9 @@ def benchmark_pipeline_cli(
     """``spacy benchmark speed``'s words/s (mean, 95% CI) added to ``metrics/<encoder>/<name>.json``."""
     from .report import benchmark_speed
 
-    model = _trained_model(name, detectors, encoder, output_root)
+    model = _trained_model(name, detectors, encoder, output_root, gpu_id)
     if model is None:
         return
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
     result = benchmark_speed(model, docbin, batch_size=batch_size, n_batches=n_batches, warmup_epochs=warmup_epochs)
     path = metrics_root / encoder / f"{name}.json"
     metrics = json.loads(path.read_text(encoding="utf8")) if path.exists() else {}
