@@ -110,3 +110,34 @@ def test_debug_data_shows_the_span_statistics(tmp_path):
     out = result.stdout + result.stderr
     assert "Span Categorization" in out, out
     assert "Span characteristics for spans_key 'nested'" in out  # lengths and distinctiveness per label
+
+
+def test_genia_xml_assets_convert_into_the_splits(shared_data, tmp_path):
+    """all-from-xml's first step on assets built from the real raw sample (offline stand-ins
+    for the downloads): the archive is unpacked and split by the document lists."""
+    import re
+    import tarfile
+
+    from spacy_nested.formats import read_genia_xml
+
+    sample = shared_data / "genia" / "raw-sample" / "GENIAcorpus3.02-sample.xml"
+    root = tmp_path / "project"
+    (root / "assets" / "genia_splits").mkdir(parents=True)
+    shutil.copy(REPO / "project.yml", root / "project.yml")
+    with tarfile.open(root / "assets" / "GENIAcorpus3.02.tgz", "w:gz") as archive:
+        archive.add(sample, arcname="GENIA_term_3.02/GENIAcorpus3.02.xml")
+    ids = list(dict.fromkeys(re.findall(r"MEDLINE:\d+", sample.read_text(encoding="utf8"))))
+    (root / "assets" / "genia_splits" / "train.txt").write_text("\n".join(ids[:50]) + "\n")
+    (root / "assets" / "genia_splits" / "dev.txt").write_text("\n".join(ids[50:]) + "\n")
+    project = srsly.read_yaml(root / "project.yml")
+    assert {asset["dest"]: len(asset["checksum"]) for asset in project["assets"]} == {
+        "assets/GENIAcorpus3.02.tgz": 32, "assets/genia_splits/train.txt": 32, "assets/genia_splits/dev.txt": 32}
+    project_run(root, "convert-genia-xml", overrides={"vars.dataset": "genia_xml"}, capture=True)
+    expected = list(read_genia_xml(sample))
+    nlp = spacy.blank("en")
+    n_docs = {split: len(DocBin().from_disk(root / "corpus" / "genia_xml" / f"{split}.spacy")) for split in ("train", "dev")}
+    by_split = {"train": set(ids[:50]), "dev": set(ids[50:])}
+    assert n_docs == {split: sum(s.doc_id in by_split[split] for s in expected) for split in ("train", "dev")}
+    dev = list(DocBin().from_disk(root / "corpus" / "genia_xml" / "dev.spacy").get_docs(nlp.vocab))
+    dev_sentences = [s for s in expected if s.doc_id in by_split["dev"]]
+    assert [[t.text for t in doc] for doc in dev] == [list(s.tokens) for s in dev_sentences]
