@@ -86,18 +86,12 @@ def test_cost_of_a_20k_token_doc_is_bounded_by_the_window(detector, with_sentenc
         assert head.n_attended <= WINDOW * covered  # Σ n² attention pairs
 
 
-def test_without_windows_a_windowed_detector_scores_the_whole_doc(detector):
+@pytest.mark.parametrize("name", ["boundary_offset_ner", "proposer_regressor_ner"])
+def test_without_windows_a_windowed_detector_scores_the_whole_doc(name):
     """The counters are real: switching the windows off makes the cost quadratic."""
-    name, nlp = detector
-    if name == "locate_label_ner":
-        pytest.skip("locate_label_ner is linear without windows")
-    pipe = nlp.get_pipe(name)
-    pipe.cfg["max_length"] = None
-    try:
-        doc = Doc(nlp.vocab, words=_words(400))
-        _run(nlp, doc)
-    finally:
-        pipe.cfg["max_length"] = WINDOW
-    head = get_torch_head(pipe.model)
+    nlp = build_nlp(name, config={"max_length": None})
+    nlp.initialize(lambda: make_examples(nlp))
+    _run(nlp, Doc(nlp.vocab, words=_words(400)))
+    head = get_torch_head(nlp.get_pipe(name).model)
     quadratic = head.n_scored if name == "boundary_offset_ner" else head.n_attended
     assert quadratic >= 400 * 400
