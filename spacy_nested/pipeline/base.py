@@ -20,6 +20,13 @@ A detector subclass fills in four hooks, all on the spaCy side of the bridge:
 
 Loss values are checked: a NaN or infinite loss stops training with the
 component name and update step.
+
+Prediction runs the encoder once over the docs, then the head over chunks of
+segments of at most ``predict_chunk_tokens`` tokens (``cfg``, default
+``PREDICT_CHUNK_TOKENS``), decoding each chunk before the next: a batch of
+short sentences is one chunk, and a 20,000-token document holds the head's
+outputs for one chunk at a time instead of for all its windows. Segments are
+independent, so chunking never changes a prediction.
 """
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -37,6 +44,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2t
 from ..spans import ScoredSpans, Segment, segment_docs, stitch
 
 GoldSpans = numpy.ndarray  # (G, 3): start, end, label index + 1, relative to a segment
+PREDICT_CHUNK_TOKENS = 4096  # tokens of segments per forward pass of the head at prediction
 
 # Factory defaults every detector shares: spaCy's CPU tok2vec inline under the head,
 # the nested scorer, and F1 as the score to select on.
@@ -165,9 +173,12 @@ class NestedSpanDetector(TrainablePipe):
         segments = self.segments(docs)
         if not segments:
             return [ScoredSpans.empty() for _ in docs]
-        extras = self.predict_extras(segments)
-        outputs = self.model.predict((docs, segments, extras))
-        found = self.decode([self.model.ops.to_numpy(o) for o in outputs], extras, segments)
+        vectors = self.model.get_ref("tok2vec").predict(docs)
+        found: List[ScoredSpans] = []
+        for chunk in chunk_segments(segments, self.cfg.get("predict_chunk_tokens", PREDICT_CHUNK_TOKENS)):
+            extras = self.predict_extras(chunk)
+            outputs = self.model.get_ref("head").predict((vectors, chunk, extras))
+            found.extend(self.decode([self.model.ops.to_numpy(o) for o in outputs], extras, chunk))
         return _collect_by_doc(found, segments, len(docs))
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[ScoredSpans]) -> None:
@@ -265,6 +276,20 @@ def softmax(logits: numpy.ndarray) -> numpy.ndarray:
         return logits
     z = numpy.exp(logits - logits.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
+
+
+def chunk_segments(segments: Sequence[Segment], max_tokens: int) -> List[List[Segment]]:
+    """Consecutive runs of segments of at most `max_tokens` tokens (a longer segment alone)."""
+    chunks: List[List[Segment]] = []
+    size = 0
+    for segment in segments:
+        n = segment[2] - segment[1]
+        if not chunks or size + n > max_tokens:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(segment)
+        size += n
+    return chunks
 
 
 def _leaf(output: Any) -> torch.Tensor:

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from spacy.tokens import Doc
 from spacy.training import Example
 
+from spacy_nested.pipeline.base import chunk_segments
 from spacy_nested.spans import ScoredSpans
 
 from .nested_fixture import LABELS, SENTENCES, build_nlp, make_doc, make_examples, train
@@ -268,3 +269,23 @@ def test_a_non_finite_loss_stops_training_naming_component_and_step(bad, monkeyp
         monkeypatch.setattr(pipe, "compute_loss", lambda *args: real(*args) * float(bad))
         with pytest.raises(ValueError, match=rf"\[{name}\] loss is {bad} at update step 1; training stopped"):
             nlp.update(examples, sgd=optimizer)
+
+
+def test_chunked_prediction_equals_one_forward_pass(trained):
+    """The head runs over chunks of segments at prediction; chunking never changes a prediction."""
+    name, nlp, _, _ = trained
+    pipe = nlp.get_pipe(name)
+    texts = [text for text, _ in SENTENCES] * 3
+    whole = list(nlp.pipe(texts, batch_size=64))
+    pipe.cfg["predict_chunk_tokens"] = 12  # about one sentence per forward pass
+    try:
+        assert len(chunk_segments(pipe.segments(whole), 12)) > len(SENTENCES)
+        _assert_same(whole, nlp.pipe(texts, batch_size=64))
+    finally:
+        del pipe.cfg["predict_chunk_tokens"]
+
+
+def test_chunk_segments_keeps_order_and_budget():
+    segments = [(0, 0, 5), (0, 5, 9), (1, 0, 20), (2, 0, 3), (2, 3, 6)]
+    assert chunk_segments(segments, 10) == [[(0, 0, 5), (0, 5, 9)], [(1, 0, 20)], [(2, 0, 3), (2, 3, 6)]]
+    assert chunk_segments([], 10) == []
