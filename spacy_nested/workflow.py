@@ -34,6 +34,14 @@ CONFIGS: Dict[str, Dict[str, str]] = {
 ENCODERS = ("cpu", "trf")
 TRAINED = "TRAINED"
 
+# Options every per-pipeline command shares (typer reads each default marker anew per command).
+NAME = typer.Argument(..., help=f"One of {sorted(CONFIGS)}")
+ENCODER = typer.Option("cpu", "--encoder", help="cpu (tok2vec configs) or trf (transformer configs)")
+DETECTORS = typer.Option(" ".join(CONFIGS), "--detectors", help="Space-separated pipelines to run")
+OUTPUT_ROOT = typer.Option(Path("training"), "--output-root")
+METRICS_ROOT = typer.Option(Path("metrics"), "--metrics-root")
+GPU_ID = typer.Option(-1, "--gpu-id")
+
 
 def config_path(name: str, encoder: str, config_dir: Path = Path("configs")) -> Path:
     """The config of pipeline `name` for `encoder` ("cpu": tok2vec, "trf": transformer)."""
@@ -82,11 +90,11 @@ def _fail(message: str) -> None:
 
 def train_pipeline_cli(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
-    encoder: str = typer.Option("cpu", "--encoder", help="cpu (tok2vec configs) or trf (transformer configs)"),
-    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors", help="Space-separated pipelines to run"),
-    output_root: Path = typer.Option(Path("training"), "--output-root"),
-    gpu_id: int = typer.Option(-1, "--gpu-id"),
+    name: str = NAME,
+    encoder: str = ENCODER,
+    detectors: str = DETECTORS,
+    output_root: Path = OUTPUT_ROOT,
+    gpu_id: int = GPU_ID,
 ) -> None:
     """Train one pipeline of the project (extra --section.key value args override its config)."""
     try:
@@ -118,15 +126,15 @@ def _trained_model(name: str, detectors: str, encoder: str, output_root: Path, g
 
 
 def evaluate_pipeline_cli(
-    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
+    name: str = NAME,
     docbin: Path = typer.Argument(..., help="Gold DocBin", exists=True, dir_okay=False),
-    encoder: str = typer.Option("cpu", "--encoder"),
-    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors"),
-    output_root: Path = typer.Option(Path("training"), "--output-root"),
-    metrics_root: Path = typer.Option(Path("metrics"), "--metrics-root"),
+    encoder: str = ENCODER,
+    detectors: str = DETECTORS,
+    output_root: Path = OUTPUT_ROOT,
+    metrics_root: Path = METRICS_ROOT,
     spans_key: str = typer.Option("nested", "--spans-key"),
     limit: int = typer.Option(0, "--limit", help="Score only the first N docs (0: all)"),
-    gpu_id: int = typer.Option(-1, "--gpu-id"),
+    gpu_id: int = GPU_ID,
 ) -> None:
     """Score ``training/<encoder>/<name>/model-best`` into ``metrics/<encoder>/<name>.json``."""
     from .report import evaluate, write_metrics
@@ -138,11 +146,11 @@ def evaluate_pipeline_cli(
 
 
 def visualize_pipeline_cli(
-    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
+    name: str = NAME,
     docbin: Path = typer.Argument(..., help="Gold DocBin", exists=True, dir_okay=False),
-    encoder: str = typer.Option("cpu", "--encoder"),
-    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors"),
-    output_root: Path = typer.Option(Path("training"), "--output-root"),
+    encoder: str = ENCODER,
+    detectors: str = DETECTORS,
+    output_root: Path = OUTPUT_ROOT,
     reports_root: Path = typer.Option(Path("reports"), "--reports-root"),
     spans_key: str = typer.Option("nested", "--spans-key"),
     n_docs: int = typer.Option(20, "--n-docs", help="How many docs to render"),
@@ -165,16 +173,16 @@ def visualize_pipeline_cli(
 
 
 def benchmark_pipeline_cli(
-    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
+    name: str = NAME,
     docbin: Path = typer.Argument(..., help="DocBin whose texts are annotated", exists=True, dir_okay=False),
-    encoder: str = typer.Option("cpu", "--encoder"),
-    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors"),
-    output_root: Path = typer.Option(Path("training"), "--output-root"),
-    metrics_root: Path = typer.Option(Path("metrics"), "--metrics-root"),
+    encoder: str = ENCODER,
+    detectors: str = DETECTORS,
+    output_root: Path = OUTPUT_ROOT,
+    metrics_root: Path = METRICS_ROOT,
     batch_size: int = typer.Option(128, "--batch-size"),
     n_batches: int = typer.Option(50, "--batches"),
     warmup_epochs: int = typer.Option(1, "--warmup"),
-    gpu_id: int = typer.Option(-1, "--gpu-id"),
+    gpu_id: int = GPU_ID,
 ) -> None:
     """``spacy benchmark speed``'s words/s (mean, 95% CI) added to ``metrics/<encoder>/<name>.json``."""
     from .report import benchmark_speed
@@ -193,10 +201,10 @@ def benchmark_pipeline_cli(
 
 
 def package_pipeline_cli(
-    name: str = typer.Argument(..., help=f"One of {sorted(CONFIGS)}"),
-    encoder: str = typer.Option("cpu", "--encoder"),
-    detectors: str = typer.Option(" ".join(CONFIGS), "--detectors"),
-    output_root: Path = typer.Option(Path("training"), "--output-root"),
+    name: str = NAME,
+    encoder: str = ENCODER,
+    detectors: str = DETECTORS,
+    output_root: Path = OUTPUT_ROOT,
     packages_root: Path = typer.Option(Path("packages"), "--packages-root"),
     version: str = typer.Option("0.1.0", "--version"),
 ) -> None:
