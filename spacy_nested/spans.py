@@ -70,9 +70,15 @@ def paired_iou(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
 
 def crosses(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
     """True when two spans partially overlap (overlap without nesting)."""
-    overlap = min(a[1], b[1]) > max(a[0], b[0])
-    nested = (a[0] <= b[0] and b[1] <= a[1]) or (b[0] <= a[0] and a[1] <= b[1])
-    return overlap and not nested
+    return bool(paired_crosses(numpy.asarray(a), numpy.asarray(b)))
+
+
+def paired_crosses(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
+    """Whether ``a[..., i]`` and ``b[..., i]`` partially overlap, for broadcastable (..., 2) spans."""
+    overlap = numpy.minimum(a[..., 1], b[..., 1]) > numpy.maximum(a[..., 0], b[..., 0])
+    a_in_b = (b[..., 0] <= a[..., 0]) & (a[..., 1] <= b[..., 1])
+    b_in_a = (a[..., 0] <= b[..., 0]) & (b[..., 1] <= a[..., 1])
+    return overlap & ~(a_in_b | b_in_a)
 
 
 @dataclass
@@ -208,10 +214,9 @@ def _iou_neighbours(spans: numpy.ndarray, iou_threshold: float) -> List[List[int
 def remove_crossing(spans: numpy.ndarray, scores: numpy.ndarray) -> ScoredSpans:
     """The authors' extra decoding step: drop *both* members of every crossing pair."""
     i, j = overlapping_pairs(spans[:, :2])
-    a, b = spans[i, :2], spans[j, :2]
-    nested = ((a[:, 0] <= b[:, 0]) & (b[:, 1] <= a[:, 1])) | ((b[:, 0] <= a[:, 0]) & (a[:, 1] <= b[:, 1]))
+    crossing = paired_crosses(spans[i, :2], spans[j, :2])
     bad = numpy.zeros(len(spans), dtype=bool)
-    bad[i[~nested]] = bad[j[~nested]] = True
+    bad[i[crossing]] = bad[j[crossing]] = True
     keep = numpy.flatnonzero(~bad)
     if keep.size == 0:
         return ScoredSpans.empty()
