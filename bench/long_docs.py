@@ -17,7 +17,6 @@ and ``bench/out/long_docs.json``.
 """
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -37,11 +36,12 @@ def measure(model: str, corpus: str, n_tokens: int, sentences: bool) -> Dict[str
 
     from spacy_nested.models.bridge import get_torch_head
     from spacy_nested.pipeline.base import NestedSpanDetector
+    from spacy_nested.report import peak_rss_mb
 
     nlp = spacy.load(model)
     words, starts = _corpus_tokens(list(DocBin().from_disk(corpus).get_docs(nlp.vocab)), n_tokens)
     _run(nlp, Doc(nlp.vocab, words=words[:20]))
-    base = _peak_mb()
+    base = peak_rss_mb()
     doc = Doc(nlp.vocab, words=words, sent_starts=starts if sentences else None)
     began = time.perf_counter()
     doc = _run(nlp, doc)
@@ -52,7 +52,8 @@ def measure(model: str, corpus: str, n_tokens: int, sentences: bool) -> Dict[str
             head = get_torch_head(pipe.model)
             counters = {k: int(getattr(head, k)) for k in COUNTERS if hasattr(head, k)}
     n_spans = sum(len(group) for group in doc.spans.values())
-    return {"seconds": seconds, "peak_mb": _peak_mb(), "added_mb": _peak_mb() - base, "spans": n_spans, **counters}
+    peak = peak_rss_mb()
+    return {"seconds": seconds, "peak_mb": peak, "added_mb": peak - base, "spans": n_spans, **counters}
 
 
 def _corpus_tokens(docs: List[Any], n_tokens: int):
@@ -70,10 +71,6 @@ def _run(nlp, doc):
     for _, proc in nlp.pipeline:
         doc = proc(doc)
     return doc
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_all(models: List[str], corpus: str) -> List[Dict[str, Any]]:
