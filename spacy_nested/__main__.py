@@ -1,6 +1,10 @@
-"""``python -m spacy_nested``: run the command-line interface."""
+"""``python -m spacy_nested``: run the command-line interface.
 
-from .cli import app
+Importing the command modules registers their commands on the one `app`.
+"""
+
+from . import cli, report, workflow  # noqa: F401  (imported for their commands)
+from ._cli_util import app
 
 if __name__ == "__main__":
     app(prog_name="python -m spacy_nested")

@@ -1,8 +1,9 @@
-"""Command-line interface: ``python -m spacy_nested COMMAND``.
+"""The ``convert`` command: ``python -m spacy_nested convert INPUT OUTPUT``.
 
-The commands only parse arguments, call the library and print; the work is
-done in `spacy_nested.formats` (and, for later commands, the scoring and
-visualization modules). Add a command with ``@app.command()``.
+It only parses arguments, calls `spacy_nested.formats` and prints. Like every
+command (the others are in `spacy_nested.report` and `spacy_nested.workflow`),
+it registers on the one `app` of `spacy_nested._cli_util` with
+``@app.command("name")`` and fails through its `fail`.
 """
 
 import warnings
@@ -15,6 +16,8 @@ import spacy
 import typer
 from spacy.language import Language
 
+from ._cli_util import app, fail
+from .configs_gen import write_configs_cli
 from .formats import (
     ConversionSummary,
     FormatError,
@@ -29,23 +32,9 @@ from .formats import (
     sentences_to_docs,
     write_docbin,
 )
-from .report import report_app
-from .workflow import (
-    benchmark_pipeline_cli,
-    evaluate_pipeline_cli,
-    package_pipeline_cli,
-    train_pipeline_cli,
-    visualize_pipeline_cli,
-)
-
-app = typer.Typer(
-    name="spacy-nested",
-    help="Nested named entity recognition for spaCy: corpus tools.",
-    no_args_is_help=True,
-    add_completion=False,
-)
 MAX_WARNINGS_SHOWN = 5
 MAX_SKIPPED_SHOWN = 20
+app.command("write-configs")(write_configs_cli)  # configs/*.cfg from configs/src
 
 
 class InputFormat(str, Enum):
@@ -83,12 +72,7 @@ class GroupBy(str, Enum):
     doc_id = "doc_id"
 
 
-@app.callback()
-def main() -> None:
-    """Nested named entity recognition for spaCy: corpus tools."""
-
-
-@app.command()
+@app.command("convert")
 def convert(
     input_path: Path = typer.Argument(
         ...,
@@ -156,7 +140,7 @@ def convert(
     try:
         nlp = spacy.blank(lang)
     except ImportError as err:
-        _fail(f"cannot create a blank '{lang}' pipeline: {err}")
+        fail(f"cannot create a blank '{lang}' pipeline: {err}")
     skipped = Skipped(skip_invalid=skip_invalid)
     try:
         reader = _read(
@@ -170,7 +154,7 @@ def convert(
             doc_ids=doc_ids,
         )
     except (ValueError, FileNotFoundError) as err:  # an input path the reader cannot use
-        _fail(str(err))
+        fail(str(err))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FormatWarning)
         try:
@@ -180,11 +164,11 @@ def convert(
                 sentences_to_docs(sentences, nlp.vocab, spans_key=spans_key, group_by=group)
             )
         except (FormatError, OSError) as err:  # OSError: an unreadable input
-            _fail(str(err))
+            fail(str(err))
     _report_warnings([str(w.message) for w in caught if issubclass(w.category, FormatWarning)])
     _report_skipped([str(error) for error in skipped.invalid])
     if not sentences:
-        _fail(f"{input_path}: no sentences found (skipped {skipped})")
+        fail(f"{input_path}: no sentences found (skipped {skipped})")
     summary = ConversionSummary.from_docs(docs, spans_key, n_sentences=len(sentences))
     write_docbin(docs, output_path, store_user_data=True)
     typer.echo(f"Converted {input_path} -> {output_path}: {summary}")
@@ -232,15 +216,6 @@ def _read(
     )
 
 
-EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
-app.add_typer(report_app)  # evaluate, report
-app.command("train-pipeline", context_settings=EXTRA_ARGS)(train_pipeline_cli)
-app.command("evaluate-pipeline")(evaluate_pipeline_cli)
-app.command("visualize-pipeline")(visualize_pipeline_cli)
-app.command("benchmark-pipeline")(benchmark_pipeline_cli)
-app.command("package-pipeline")(package_pipeline_cli)
-
-
 def _report_warnings(messages: List[str]) -> None:
     _report("Warning", messages, MAX_WARNINGS_SHOWN)
 
@@ -256,8 +231,3 @@ def _report(prefix: str, messages: List[str], limit: int) -> None:
         typer.echo(f"{prefix}: {message}", err=True)
     if len(messages) > limit:
         typer.echo(f"{prefix}: ... and {len(messages) - limit} more", err=True)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(code=1)

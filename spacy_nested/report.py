@@ -4,10 +4,10 @@
 strict P/R/F overall, per type, per entity length (the buckets of the papers'
 Tables 2/3) and per nesting depth, with words/s and peak memory.
 `render_report` writes ``report.md``, ``report.json`` and ``f1_by_length.png``
-for several such metrics. The commands (``report_app``):
+for several such metrics. The commands:
 
-    python -m spacy_nested.report evaluate MODEL corpus/dev.spacy --output metrics/NAME.json
-    python -m spacy_nested.report report metrics/A.json metrics/B.json --output-dir reports
+    python -m spacy_nested evaluate MODEL corpus/dev.spacy --output metrics/NAME.json
+    python -m spacy_nested report metrics/A.json metrics/B.json --output-dir reports
 
 The plot needs matplotlib (``pip install spacy-nested[plot]``); without it the
 markdown and JSON are still written.
@@ -26,6 +26,7 @@ from spacy.language import Language
 from spacy.tokens import DocBin
 from wasabi import msg
 
+from ._cli_util import app
 from .scoring import DEPTH_BUCKETS, LENGTH_BUCKETS, score_by_depth, score_by_length, score_by_type
 
 PLOT_NAME = "f1_by_length.png"
@@ -240,13 +241,7 @@ def plot_f1_by_length(metrics: Dict[str, Dict[str, Any]], path: Path) -> Path:
     return path
 
 
-# No name: `app.add_typer(report_app)` adds both commands at the top level of `app`.
-report_app = typer.Typer(
-    help="Evaluate pipelines and report them side by side.", no_args_is_help=True, add_completion=False
-)
-
-
-@report_app.command("evaluate")
+@app.command("evaluate")
 def evaluate_cli(
     model: str = typer.Argument(..., help="Pipeline name or path"),
     docbin: Path = typer.Argument(..., help="Gold .spacy DocBin", exists=True, dir_okay=False),
@@ -289,7 +284,7 @@ def metrics_files(paths: List[Path]) -> List[Path]:
     return files
 
 
-@report_app.command("report")
+@app.command("report")
 def report_cli(
     metrics_paths: List[Path] = typer.Argument(
         ..., help="Metrics JSON files from `evaluate`, or folders of them", exists=True
@@ -306,7 +301,3 @@ def report_cli(
         metrics[path.stem] = json.loads(path.read_text(encoding="utf8"))
     for path in render_report(metrics, output_dir):
         msg.good(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    report_app()

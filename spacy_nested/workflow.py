@@ -24,8 +24,10 @@ import typer
 from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 
+from ._cli_util import app, fail
+
 CONFIGS: Dict[str, Dict[str, str]] = {
-    "locate_label": {"cpu": "genia_cpu.cfg", "trf": "genia.cfg"},
+    "locate_label": {"cpu": "genia_locate_label_cpu.cfg", "trf": "genia_locate_label.cfg"},
     "boundary_offset": {"cpu": "genia_boundary_offset_cpu.cfg", "trf": "genia_boundary_offset.cfg"},
     "proposer_regressor": {"cpu": "genia_proposer_regressor_cpu.cfg", "trf": "genia_proposer_regressor.cfg"},
     "spancat": {"cpu": "genia_spancat_cpu.cfg", "trf": "genia_spancat.cfg"},
@@ -83,11 +85,7 @@ def train_pipeline(
     return output
 
 
-def _fail(message: str) -> None:
-    msg.fail(message)
-    raise typer.Exit(code=1)
-
-
+@app.command("train-pipeline", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_pipeline_cli(
     ctx: typer.Context,
     name: str = NAME,
@@ -103,7 +101,7 @@ def train_pipeline_cli(
             return
         train_pipeline(name, encoder, output_root, gpu_id, parse_config_overrides(ctx.args))
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
 
 
 def _trained_model(name: str, detectors: str, encoder: str, output_root: Path, gpu_id: int = -1) -> Optional[Path]:
@@ -116,15 +114,16 @@ def _trained_model(name: str, detectors: str, encoder: str, output_root: Path, g
             msg.info(f"{name}: not in detectors, skipped")
             return None
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
     model = output_root / encoder / name / "model-best"
     if not model.exists():
-        _fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
+        fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     return model
 
 
+@app.command("evaluate-pipeline")
 def evaluate_pipeline_cli(
     name: str = NAME,
     docbin: Path = typer.Argument(..., help="Gold DocBin", exists=True, dir_okay=False),
@@ -145,6 +144,7 @@ def evaluate_pipeline_cli(
     write_metrics(evaluate(model, docbin, spans_key=spans_key, limit=limit), metrics_root / encoder / f"{name}.json")
 
 
+@app.command("visualize-pipeline")
 def visualize_pipeline_cli(
     name: str = NAME,
     docbin: Path = typer.Argument(..., help="Gold DocBin", exists=True, dir_okay=False),
@@ -172,6 +172,7 @@ def visualize_pipeline_cli(
     msg.good(f"{name}: {len(gold)} docs rendered to {out}")
 
 
+@app.command("benchmark-pipeline")
 def benchmark_pipeline_cli(
     name: str = NAME,
     docbin: Path = typer.Argument(..., help="DocBin whose texts are annotated", exists=True, dir_okay=False),
@@ -200,6 +201,7 @@ def benchmark_pipeline_cli(
     msg.good(f"{name}: {result['words_per_s']:,.0f} words/s (95% CI {low:,.0f}-{high:,.0f}), added to {path}")
 
 
+@app.command("package-pipeline")
 def package_pipeline_cli(
     name: str = NAME,
     encoder: str = ENCODER,

@@ -8,7 +8,7 @@ import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_nested.cli import app
+from spacy_nested.__main__ import app
 
 runner = CliRunner()
 RECORDS = [
@@ -46,6 +46,24 @@ def read_spans(path: Path, key: str):
 def test_no_args_shows_help():
     result = runner.invoke(app, [])
     assert "convert" in result.output
+
+
+def test_python_m_spacy_nested_has_every_command():
+    """`python -m spacy_nested` registers each command module's commands on the one app."""
+    names = {command.name for command in app.registered_commands}
+    assert names == {
+        "convert",
+        "evaluate",
+        "report",
+        "train-pipeline",
+        "evaluate-pipeline",
+        "visualize-pipeline",
+        "benchmark-pipeline",
+        "package-pipeline",
+    }
+    assert not app.registered_groups
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and all(name in result.output for name in names)
 
 
 def test_convert(tmp_path):

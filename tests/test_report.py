@@ -9,7 +9,8 @@ from spacy.language import Language
 from spacy.tokens import DocBin, Span
 from typer.testing import CliRunner
 
-from spacy_nested.report import PLOT_NAME, benchmark_speed, evaluate, render_markdown, render_report, report_app
+from spacy_nested.__main__ import app
+from spacy_nested.report import PLOT_NAME, benchmark_speed, evaluate, render_markdown, render_report
 from spacy_nested.scoring import DEPTH_BUCKETS, LENGTH_BUCKETS
 
 from .pipeline.nested_fixture import SENTENCES, build_nlp, make_doc, make_examples, train
@@ -123,20 +124,20 @@ def test_commands(dev_path, tmp_path):
     for name, component in (("perfect", "test_report_copy_gold"), ("no_single", "test_report_no_single_tokens")):
         _nlp(component).to_disk(tmp_path / name)
     output = tmp_path / "metrics" / "perfect.json"
-    result = runner.invoke(report_app, ["evaluate", str(tmp_path / "perfect"), str(dev_path), "--output", str(output)])
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "perfect"), str(dev_path), "--output", str(output)])
     assert result.exit_code == 0, result.output
     args = ["evaluate", str(tmp_path / "no_single"), str(dev_path), "-o", str(tmp_path / "metrics" / "no_single.json")]
-    result = runner.invoke(report_app, args + ["--spans-key", "nested", "--pred-key", "sc", "--gpu-id", "-1"])
+    result = runner.invoke(app, args + ["--spans-key", "nested", "--pred-key", "sc", "--gpu-id", "-1"])
     assert result.exit_code == 0, result.output
     assert srsly.read_json(tmp_path / "metrics" / "no_single.json")["per_length"]["1"]["r"] == 0.0
     files = [str(tmp_path / "metrics" / f"{name}.json") for name in ("perfect", "no_single")]
-    result = runner.invoke(report_app, ["report", *files, "--output-dir", str(tmp_path / "out")])
+    result = runner.invoke(app, ["report", *files, "--output-dir", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     report = srsly.read_json(tmp_path / "out" / "report.json")
     assert list(report) == ["perfect", "no_single"] and report["perfect"]["overall"]["f"] == 1.0
     md = (tmp_path / "out" / "report.md").read_text(encoding="utf8")
     assert "| perfect |" in md and "| no_single |" in md
-    result = runner.invoke(report_app, ["report", files[0], files[0], "--output-dir", str(tmp_path / "out")])
+    result = runner.invoke(app, ["report", files[0], files[0], "--output-dir", str(tmp_path / "out")])
     assert result.exit_code != 0
 
 

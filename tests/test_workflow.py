@@ -5,7 +5,7 @@ import pytest
 import srsly
 from typer.testing import CliRunner
 
-from spacy_nested.cli import app
+from spacy_nested.__main__ import app
 from spacy_nested.workflow import CONFIGS, TRAINED, config_path, selected, train_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_skipped_pipeline_and_bad_encoder_from_the_command_line(tmp_path):
     result = runner.invoke(app, ["train-pipeline", "spancat", "--detectors", "locate_label", "--output-root", str(tmp_path)])
     assert result.exit_code == 0 and "skipped" in result.output
     result = runner.invoke(app, ["train-pipeline", "spancat", "--encoder", "gpu", "--output-root", str(tmp_path)])
-    assert result.exit_code == 1 and "unknown encoder 'gpu'" in result.output
+    assert result.exit_code == 1 and "Error: unknown encoder 'gpu'" in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -92,4 +92,5 @@ def test_package_pipeline_builds_a_wheel(trained_root):
 
 def test_a_pipeline_that_was_not_trained_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["package-pipeline", "spancat", "--output-root", str(tmp_path)])
-    assert result.exit_code == 1 and "run train-spancat first" in result.output
+    assert result.exit_code == 1 and "Error: spancat: no trained pipeline at " in result.stderr
+    assert "run train-spancat first" in result.stderr

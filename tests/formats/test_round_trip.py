@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_nested.cli import app
+from spacy_nested.__main__ import app
 from spacy_nested.formats import FormatWarning, NestedSentence, read_brat, read_conll
 from spacy_nested.tokenizer import WhitespaceTokenizer
 
