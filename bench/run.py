@@ -29,15 +29,15 @@ OUT = HERE / "out"
 PIPELINES: Dict[str, Dict] = {
     "spancat": {"config": "configs/genia_spancat_cpu.cfg", "overrides": [], "what": "spaCy spancat, ngram suggester 1-10"},
     "span_finder": {"config": "configs/genia_span_finder_cpu.cfg", "overrides": [], "what": "spaCy span_finder + spancat"},
-    "locate_label": {"config": "configs/genia_cpu.cfg", "overrides": [], "what": "locate_label_ner as configured"},
+    "locate_label": {"config": "configs/genia_locate_label_cpu.cfg", "overrides": [], "what": "locate_label_ner as configured"},
     "locate_label_soft": {
-        "config": "configs/genia_cpu.cfg",
+        "config": "configs/genia_locate_label_cpu.cfg",
         "overrides": ["--components.locate_label_ner.soft_examples", "true"],
         "load": {"threshold": 0.6},
         "what": "locate_label_ner with soft examples (eta 1), delta 0.6 tuned on dev",
     },
     "locate_label_paper": {
-        "config": "configs/genia_cpu.cfg",
+        "config": "configs/genia_locate_label_cpu.cfg",
         "overrides": [
             "--components.locate_label_ner.neg_ratio", "5.0",
             "--components.locate_label_ner.soft_examples", "true",
@@ -45,7 +45,7 @@ PIPELINES: Dict[str, Dict] = {
         "what": "locate_label_ner with the paper's negative sampling 1:5, soft examples and delta 0.45",
     },
     "locate_label_w4": {
-        "config": "configs/genia_cpu.cfg",
+        "config": "configs/genia_locate_label_cpu.cfg",
         "overrides": [
             "--components.locate_label_ner.seed_widths.max_width", "4",
             "--components.locate_label_ner.soft_examples", "true",

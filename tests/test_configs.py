@@ -54,7 +54,7 @@ def corpus_path(tmp_path_factory) -> Path:
 
 def test_configs_found():
     names = {p.name for p in CONFIGS}
-    assert {"genia.cfg", "genia_cpu.cfg"} <= names
+    assert {"genia.cfg", "genia_locate_label.cfg", "genia_locate_label_cpu.cfg"} <= names
 
 
 def _tiny_config(cfg_path: Path, bert_dir: str, corpus: Path):
