@@ -102,8 +102,7 @@ def run_row(detector: str, name: str, settings: Dict[str, str], steps: int, corp
 
 def last_scores(log: str) -> Dict[str, float]:
     """Dev P/R/F of the last evaluation row of ``spacy train``'s console table (it prints percent)."""
-    rows = [SCORE_LINE.match(line) for line in log.splitlines()]
-    rows = [m for m in rows if m]
+    rows = [m for m in (SCORE_LINE.match(line) for line in log.splitlines()) if m]
     if not rows:
         raise SystemExit("no evaluation row found in the training log")
     step, f, p, r = rows[-1].groups()

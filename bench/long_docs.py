@@ -11,7 +11,8 @@ process: load, warm up on a 20-token doc, then one timed call of every pipe on
 the long doc. Reported: seconds, peak RSS of the process, the growth of the
 peak over the warmed-up process ("added"), and the head's cost counters
 (``n_scored`` and friends) of its last forward pass, i.e. of the doc's last
-chunk of segments (the pipe runs the head over chunks of at most 4,096 tokens). Growth ratios compare 5k with 1k and 20k with 5k tokens: 5 and
+chunk of segments (the pipe runs the head over chunks of at most 4,096
+tokens). Growth ratios compare 5k with 1k and 20k with 5k tokens: 5 and
 4 for linear cost, 25 and 16 for quadratic. Output: a markdown table on stdout
 and ``bench/out/long_docs.json``.
 """
@@ -88,7 +89,8 @@ def run_all(models: List[str], corpus: str) -> List[Dict[str, Any]]:
 
 def markdown(rows: List[Dict[str, Any]]) -> str:
     lines = [
-        "| pipeline | sentences | tokens | seconds | time growth | peak RSS MB | added MB | added growth | n_scored (last forward pass) |",
+        "| pipeline | sentences | tokens | seconds | time growth | peak RSS MB | added MB | added growth "
+        "| n_scored (last forward pass) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     previous: Dict[tuple, Dict[str, Any]] = {}

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from run import OUT, REPO, speed, _run
+from run import OUT, REPO, _run, speed
 
 
 def initialized(config: Path) -> Path:

@@ -32,6 +32,7 @@ from .formats import (
     sentences_to_docs,
     write_docbin,
 )
+
 MAX_WARNINGS_SHOWN = 5
 MAX_SKIPPED_SHOWN = 20
 app.command("write-configs")(write_configs_cli)  # configs/*.cfg from configs/src

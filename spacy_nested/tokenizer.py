@@ -71,8 +71,8 @@ class WhitespaceTokenizer:
         return self
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        path = ensure_path(path)
-        with path.open("wb") as file_:
+        file_path: Path = ensure_path(path)
+        with file_path.open("wb") as file_:
             file_.write(self.to_bytes(exclude=exclude))
 
     def from_disk(

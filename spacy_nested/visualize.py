@@ -53,4 +53,5 @@ def render_comparison(
         sections.append(f"<h2>doc {i}: predicted</h2>")
         sections.append(render_spans(p, spans_key, page=False, colors=colors))
     body = "\n".join(sections)
-    return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>\n<body style="font-family: sans-serif">{body}</body></html>\n'
+    head = f'<head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+    return f'<!DOCTYPE html>\n<html lang="en">{head}\n<body style="font-family: sans-serif">{body}</body></html>\n'

@@ -169,6 +169,7 @@ def test_benchmark_speed_gives_a_mean_inside_its_interval(dev_path):
 
 def test_markdown_shows_the_benchmark_when_there_is_one():
     overall = {"p": 0.5, "r": 0.5, "f": 0.5, "n_gold": 2, "n_pred": 2}
-    md = render_markdown({"a": {"overall": overall, "benchmark": {"words_per_s": 1234.4, "ci95": [1100.2, 1300.9]}}, "b": {"overall": overall}})
+    benchmark = {"words_per_s": 1234.4, "ci95": [1100.2, 1300.9]}
+    md = render_markdown({"a": {"overall": overall, "benchmark": benchmark}, "b": {"overall": overall}})
     assert "| 1,234 (1,100–1,301) |" in md
     assert next(line for line in md.splitlines() if line.startswith("| b |")).endswith("| – |")  # b: no benchmark

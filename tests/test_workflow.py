@@ -74,8 +74,9 @@ def test_benchmark_pipeline_adds_its_result_to_the_metrics(trained_root):
     metrics = trained_root / "metrics" / "cpu" / "locate_label.json"
     metrics.parent.mkdir(parents=True)
     metrics.write_text('{"overall": {"f": 0.5}}')
-    args = ["benchmark-pipeline", "locate_label", str(trained_root / "dev.spacy"), "--output-root", str(trained_root / "training"),
-            "--metrics-root", str(trained_root / "metrics"), "--batch-size", "4", "--batches", "30", "--warmup", "0"]
+    args = ["benchmark-pipeline", "locate_label", str(trained_root / "dev.spacy")]
+    args += ["--output-root", str(trained_root / "training"), "--metrics-root", str(trained_root / "metrics")]
+    args += ["--batch-size", "4", "--batches", "30", "--warmup", "0"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     written = srsly.read_json(metrics)

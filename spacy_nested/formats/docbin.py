@@ -26,7 +26,7 @@ class ConversionSummary:
     def from_docs(
         cls, docs: Iterable[Doc], spans_key: str, n_sentences: int
     ) -> "ConversionSummary":
-        counts: Counter = Counter()
+        counts: Counter[str] = Counter()
         n_docs = 0
         for doc in docs:
             n_docs += 1

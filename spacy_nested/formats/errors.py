@@ -14,7 +14,7 @@ spans, which are always skipped.
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Type, Union
 
 NO_SENTENCES = "no sentences found"
 
@@ -29,7 +29,7 @@ class FormatError(ValueError):
         location = self.path if line_no is None else f"{self.path}:{line_no}"
         super().__init__(f"{location}: {message}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Type["FormatError"], Tuple[str, Optional[int], str]]:
         return (type(self), (self.path, self.line_no, self.message))
 
 

@@ -94,7 +94,7 @@ import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union, cast
 from xml.parsers import expat
 
 from .base import LabeledSpan, NestedSentence, input_files
@@ -249,7 +249,7 @@ def _parse_xml(path: Path) -> ET.Element:
     builder = ET.TreeBuilder(element_factory=_LineElement)
 
     def start(tag: str, attrs: Dict[str, str]) -> None:
-        element = builder.start(tag, attrs)
+        element = cast(_LineElement, builder.start(tag, attrs))  # made by element_factory
         element.line = parser.CurrentLineNumber
 
     def skipped_entity(name: str, is_parameter_entity: bool) -> None:
