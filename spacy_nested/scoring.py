@@ -11,7 +11,6 @@ from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple, Union
 from spacy.scorer import Scorer
 from spacy.tokens import Span
 from spacy.training import Example
-from spacy.util import registry
 
 
 def nested_score(examples: Iterable[Example], *, spans_key: str = "nested", **kwargs: Any) -> Dict[str, Any]:
@@ -31,7 +30,6 @@ def nested_score(examples: Iterable[Example], *, spans_key: str = "nested", **kw
     return scores
 
 
-@registry.scorers("spacy_nested.nested_scorer.v1")
 def make_nested_scorer() -> Callable[..., Dict[str, Any]]:
     return nested_score
 

@@ -10,15 +10,20 @@ What lives here:
 * 1-D IoU between spans (Locate and Label §2.2; used by every detector),
 * Soft-NMS (Locate and Label eq. 18 and Algorithm 1),
 * segmentation of documents into sentences or bounded windows, so that every
-  head sees inputs of bounded length whatever the document length.
+  head sees inputs of bounded length whatever the document length
+  (``Segmenter``), the stitching of overlapping windows, and the runs of
+  segments the head scores at once at prediction (``chunk_segments``),
+* splitting the rows of a flat head output back into its segments
+  (``split_rows``) and a numpy ``softmax`` for decoding.
+
+Registered names (``registrations.py``): ``spacy_nested.window_seeds.v1``,
+``spacy_nested.segments.v1``.
 """
 import heapq
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, TypeVar
 
 import numpy
-
-from spacy.util import registry
 
 Segment = Tuple[int, int, int]  # (doc index, start token, end token)
 
@@ -41,8 +46,7 @@ def enumerate_seeds(length: int, widths: Sequence[int]) -> numpy.ndarray:
     return numpy.concatenate(rows, axis=0).astype("int64")
 
 
-@registry.misc("spacy_nested.window_seeds.v1")
-def make_window_seeds(min_width: int = 1, max_width: int = 10) -> List[int]:
+def make_window_seeds(min_width: int, max_width: int) -> List[int]:
     """The window set of seed lengths ``min_width..max_width`` (paper: 1–10 for GENIA)."""
     if min_width < 1 or max_width < min_width:
         raise ValueError(f"Invalid seed window range {min_width}..{max_width}")
@@ -239,8 +243,7 @@ def segment_docs(
     length. Empty documents yield no segment. ``stitch`` merges the spans found
     in overlapping windows.
     """
-    if max_length and not 0 <= overlap < max_length:
-        raise ValueError(f"window overlap must be in [0, max_length): got {overlap} with max_length {max_length}")
+    check_windows(max_length, overlap)
     segments: List[Segment] = []
     for doc_i, (n, starts) in enumerate(zip(doc_lengths, sent_starts)):
         bounds = list(starts) if starts else [0]
@@ -248,6 +251,13 @@ def segment_docs(
         for s, e in zip(bounds, bounds[1:] + [n]):
             segments.extend(_windows(doc_i, s, e, max_length, overlap))
     return segments
+
+
+def check_windows(max_length: Optional[int], overlap: int) -> None:
+    if max_length is not None and max_length < 0:
+        raise ValueError(f"window max_length must be null, 0 (no limit) or positive: got {max_length}")
+    if max_length and not 0 <= overlap < max_length:
+        raise ValueError(f"window overlap must be in [0, max_length): got {overlap} with max_length {max_length}")
 
 
 def _windows(doc_i: int, start: int, end: int, max_length: Optional[int], overlap: int) -> List[Segment]:
@@ -294,4 +304,52 @@ def stitch(parts: Sequence[ScoredSpans], bounds: Sequence[Tuple[int, int]]) -> S
     return ScoredSpans(spans[keep].astype("int64"), scores[keep].astype("float32"))
 
 
-SegmentFn = Callable[[Sequence[int], Sequence[Optional[Sequence[int]]]], List[Segment]]
+@dataclass(frozen=True)
+class Segmenter:
+    """How documents are cut into the segments a head processes (``segment_docs``).
+
+    Registered as ``spacy_nested.segments.v1``: every detector's ``segmenter``.
+    Sentences when a doc has sentence starts; any unit longer than
+    ``max_length`` tokens (null: no limit) is cut into windows that share
+    ``overlap`` tokens, whose spans are stitched.
+    """
+
+    max_length: Optional[int]
+    overlap: int
+
+    def __post_init__(self) -> None:
+        check_windows(self.max_length, self.overlap)  # a bad setting fails when the pipeline is built
+
+    def __call__(self, doc_lengths: Sequence[int], sent_starts: Sequence[Optional[Sequence[int]]]) -> List[Segment]:
+        return segment_docs(doc_lengths, sent_starts, self.max_length, self.overlap)
+
+
+def chunk_segments(segments: Sequence[Segment], max_tokens: int) -> List[List[Segment]]:
+    """Consecutive runs of segments of at most `max_tokens` tokens (a longer segment alone)."""
+    chunks: List[List[Segment]] = []
+    size = 0
+    for segment in segments:
+        n = segment[2] - segment[1]
+        if not chunks or size + n > max_tokens:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(segment)
+        size += n
+    return chunks
+
+
+Rows = TypeVar("Rows")  # anything sliced along its first axis: a numpy array or a torch tensor
+
+
+def split_rows(rows: Rows, sizes: Sequence[int]) -> List[Rows]:
+    """Consecutive slices of ``rows`` of ``sizes[i]`` rows each (one per segment)."""
+    bounds = numpy.concatenate([[0], numpy.cumsum(numpy.asarray(sizes, dtype="int64"))]).tolist()
+    return [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])]  # type: ignore[index]
+
+
+def softmax(logits: numpy.ndarray) -> numpy.ndarray:
+    """Softmax over the last axis (numpy; decoding works on numpy outputs)."""
+    if logits.size == 0:
+        return logits
+    z = numpy.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)

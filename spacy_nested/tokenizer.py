@@ -23,7 +23,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Union
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.util import ensure_path, registry
+from spacy.util import ensure_path
 from spacy.vocab import Vocab
 
 
@@ -81,7 +81,6 @@ class WhitespaceTokenizer:
         return self
 
 
-@registry.tokenizers("spacy_nested.WhitespaceTokenizer.v1")
 def create_whitespace_tokenizer() -> Callable[[Language], WhitespaceTokenizer]:
     """Return the function spaCy calls with the `nlp` object to build the tokenizer."""
 

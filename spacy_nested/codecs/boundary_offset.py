@@ -6,7 +6,7 @@ cell ``(i, j)`` = the span whose first token is ``i`` and last token is ``j``
 ``[s, e)`` sits at cell ``(s, e - 1)``). Valid spans are the upper triangle
 ``i <= j``; the lower triangle mirrors it.
 
-Label ids for a maximum offset ``S`` (SEED_ALGORITHMS.md §2.2), ``L = 4S + 2``::
+Label ids for a maximum offset ``S`` (docs/boundary_offset.md#label-ids), ``L = 4S + 2``::
 
     0 = out-of-range (pad; "no entity within S")
     s:-S, e:-S, ..., s:-1, e:-1, c:0, s:1, e:1, ..., s:S, e:S  ->  1 .. 4S + 1
@@ -46,6 +46,7 @@ Score of a decoded span: the mean argmax probability of the cells that voted
 for it (its centre cell, when predicted, included), so scores lie in [0, 1]
 and a span backed by many confident cells scores high.
 """
+from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 import numpy
@@ -160,10 +161,27 @@ def votes(labels: numpy.ndarray, max_offset: int) -> Dict[str, numpy.ndarray]:
     return {"type": m, "row": r, "col": c, "kind": kind, "offset": off, "start": start, "end": end, "valid": valid}
 
 
-def decode(probs: numpy.ndarray, max_offset: int, rule: str = "votes") -> ScoredSpans:
-    """Spans of one segment from its (M, N, N, L) cell probabilities (see module docstring)."""
+@dataclass(frozen=True)
+class VoteDecoder:
+    """Decoding of one segment by one of ``DECODE_RULES`` (``spacy_nested.offset_votes.v1``)."""
+
+    rule: str
+
+    def __post_init__(self) -> None:
+        check_rule(self.rule)
+
+    def __call__(self, probs: numpy.ndarray, max_offset: int) -> ScoredSpans:
+        return decode(probs, max_offset, self.rule)
+
+
+def check_rule(rule: str) -> None:
     if rule not in DECODE_RULES:
         raise ValueError(f"unknown decode rule '{rule}'; choose one of {DECODE_RULES}")
+
+
+def decode(probs: numpy.ndarray, max_offset: int, rule: str) -> ScoredSpans:
+    """Spans of one segment from its (M, N, N, L) cell probabilities (see module docstring)."""
+    check_rule(rule)
     if probs.size == 0:
         return ScoredSpans.empty()
     labels = probs.argmax(-1)

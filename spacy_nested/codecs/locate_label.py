@@ -18,7 +18,8 @@ negatives. Choices:
   above the stage's threshold α, ``(1 - IoU)^η`` below it. The authors' code
   broadcasts an (n, 1) loss against an (n,) weight vector into an n×n matrix,
   which multiplies the summed loss by the mean weight and so never weights
-  any example; ``η = 0`` turns soft examples off.
+  any example; ``soft_examples = false`` (``Sampling``) gives every example
+  weight 1.
 * Classifier targets (relabelling with α2) are computed from the span the
   regressor produced: the paired gold type if IoU(adjusted, pair) ≥ α2, else
   None. Negatives are measured against their nearest gold span (the code uses
@@ -31,7 +32,7 @@ probability (eq. 10); duplicates of (start, end, label) keep their best score
 crossing spans is an option (``remove_crossing``).
 """
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy
 
@@ -60,16 +61,61 @@ def soft_weights(ious: numpy.ndarray, alpha: float, eta: float) -> numpy.ndarray
     return numpy.where(ious >= alpha, ious**eta, (1.0 - ious) ** eta).astype("float32")
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How training candidates are drawn and weighted (§2.2, §2.4, eq. 11).
+
+    Registered as ``spacy_nested.locate_label_sampling.v1``, the component's
+    ``sampling``: ``alpha1``/``alpha2`` the IoU thresholds α1 (positive seeds)
+    and α2 (classifier relabelling); ``soft_examples`` weights examples by eq.
+    11 with exponent ``eta`` (η), off weighs every example 1 (hard examples);
+    ``neg_ratio`` negatives kept per positive seed (≤ 0: all);
+    ``long_span_anchors`` lets seeds sharing a boundary with an over-long
+    entity regress to it; ``seed`` seeds the negative sampling.
+    """
+
+    alpha1: float
+    alpha2: float
+    soft_examples: bool
+    eta: float
+    neg_ratio: float
+    long_span_anchors: bool
+    seed: int
+
+    def weights(self, ious: numpy.ndarray, alpha: float) -> numpy.ndarray:
+        """Eq. 11 at threshold ``alpha`` with soft examples, else all 1."""
+        if not self.soft_examples:
+            return numpy.ones(numpy.shape(ious), dtype="float32")
+        return soft_weights(ious, alpha, self.eta)
+
+
+@dataclass(frozen=True)
+class SoftNMSDecoder:
+    """Decoding of one segment (eq. 10, eq. 18 and Algorithm 1).
+
+    Registered as ``spacy_nested.soft_nms.v1``, the component's ``decoder``:
+    ``soft_nms`` off keeps the spans scoring above ``threshold`` (δ) with no
+    suppression; ``iou_threshold`` (k) and ``decay`` (u) are Soft-NMS's;
+    ``drop_crossing`` removes both members of crossing pairs first (the
+    authors' code).
+    """
+
+    soft_nms: bool
+    iou_threshold: float
+    decay: float
+    threshold: float
+    drop_crossing: bool
+
+    def __call__(self, adjusted: numpy.ndarray, probs: numpy.ndarray) -> ScoredSpans:
+        return decode(adjusted, probs, self)
+
+
 def encode(
     gold: numpy.ndarray,
     length: int,
     widths: Sequence[int],
-    *,
-    alpha1: float = 0.7,
-    eta: float = 1.0,
-    neg_ratio: float = 5.0,
-    long_span_anchors: bool = True,
-    rng: "numpy.random.Generator | None" = None,
+    sampling: Sampling,
+    rng: Optional[numpy.random.Generator] = None,
 ) -> LocateLabelTargets:
     """Candidates and targets for one segment. ``gold`` is (G, 3): start, end, label + 1."""
     gold = numpy.asarray(gold, dtype="int64").reshape(-1, 3)
@@ -84,11 +130,11 @@ def encode(
         overlaps = iou(spans, gold[:, :2])
         pair = overlaps.argmax(axis=1)
         best = overlaps[numpy.arange(len(spans)), pair]
-    positive = best > alpha1
-    if long_span_anchors and len(gold):
+    positive = best > sampling.alpha1
+    if sampling.long_span_anchors and len(gold):
         pair, best, positive = _anchor_long_spans(spans, gold, max(widths), overlaps, pair, best, positive)
-    targets = _make_targets(spans, gold, pair, best, positive, eta)
-    return _subsample(targets, neg_ratio, rng)
+    targets = _make_targets(spans, gold, pair, best, positive, sampling)
+    return _subsample(targets, sampling.neg_ratio, rng)
 
 
 def _missing_gold(seeds: numpy.ndarray, gold: numpy.ndarray) -> numpy.ndarray:
@@ -110,7 +156,7 @@ def _anchor_long_spans(spans, gold, max_width, overlaps, pair, best, positive):
     return pair, best, positive
 
 
-def _make_targets(spans, gold, pair, best, positive, eta) -> LocateLabelTargets:
+def _make_targets(spans, gold, pair, best, positive, sampling: Sampling) -> LocateLabelTargets:
     K = len(spans)
     if len(gold):
         pair_spans = gold[pair, :2]
@@ -119,7 +165,7 @@ def _make_targets(spans, gold, pair, best, positive, eta) -> LocateLabelTargets:
         pair_spans = numpy.zeros((K, 2), dtype="int64")
         pair_labels = numpy.zeros(K, dtype="int64")
     # Eq. 11 by stage-1 outcome (anchored long-span positives may lie below α1).
-    weights = numpy.where(positive, best**eta, (1.0 - best) ** eta)
+    weights = numpy.where(positive, best, 1.0 - best) ** sampling.eta if sampling.soft_examples else numpy.ones(K)
     return LocateLabelTargets(
         spans=spans,
         positive=positive,
@@ -143,26 +189,17 @@ def _subsample(t: LocateLabelTargets, neg_ratio: float, rng) -> LocateLabelTarge
 
 
 def classifier_targets(
-    adjusted: numpy.ndarray, pair_spans: numpy.ndarray, pair_labels: numpy.ndarray, *, alpha2: float, eta: float
-):
+    adjusted: numpy.ndarray, pair_spans: numpy.ndarray, pair_labels: numpy.ndarray, sampling: Sampling
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """Relabel adjusted spans (§2.4): (labels, weights) for the classifier (eqs. 11, 16)."""
     if len(adjusted) == 0:
         return numpy.zeros(0, dtype="int64"), numpy.zeros(0, dtype="float32")
     ious = numpy.where(pair_labels > 0, paired_iou(adjusted, pair_spans), 0.0)
-    labels = numpy.where(ious >= alpha2, pair_labels, 0)
-    return labels.astype("int64"), soft_weights(ious, alpha2, eta)
+    labels = numpy.where(ious >= sampling.alpha2, pair_labels, 0)
+    return labels.astype("int64"), sampling.weights(ious, sampling.alpha2)
 
 
-def decode(
-    adjusted: numpy.ndarray,
-    probs: numpy.ndarray,
-    *,
-    use_soft_nms: bool = True,
-    nms_iou: float = 0.7,
-    nms_decay: float = 0.9,
-    threshold: float = 0.45,
-    drop_crossing: bool = False,
-) -> ScoredSpans:
+def decode(adjusted: numpy.ndarray, probs: numpy.ndarray, settings: SoftNMSDecoder) -> ScoredSpans:
     """Entities of one segment from adjusted spans (K', 2) and class probabilities (K', M+1)."""
     if len(adjusted) == 0:
         return ScoredSpans.empty()
@@ -171,9 +208,15 @@ def decode(
     keep = labels > 0
     spans = numpy.concatenate([adjusted[keep], (labels[keep] - 1)[:, None]], axis=1)
     found = dedupe_max(spans, scores[keep])
-    if drop_crossing:
+    if settings.drop_crossing:
         found = remove_crossing(found.spans, found.scores)
-    if use_soft_nms:
-        return soft_nms(found.spans, found.scores, iou_threshold=nms_iou, decay=nms_decay, threshold=threshold)
-    above = found.scores > threshold
+    if settings.soft_nms:
+        return soft_nms(
+            found.spans,
+            found.scores,
+            iou_threshold=settings.iou_threshold,
+            decay=settings.decay,
+            threshold=settings.threshold,
+        )
+    above = found.scores > settings.threshold
     return ScoredSpans(found.spans[above], found.scores[above])

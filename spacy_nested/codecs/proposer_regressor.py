@@ -14,8 +14,8 @@ Conventions
   ``n`` tokens. The authors' code is inclusive (``e``) internally and emits
   ``e + 1``; nothing here is inclusive.
 * One proposal per token: proposal ``t`` is anchored at token ``t``, so a
-  segment has ``P = n`` proposals (the code's one query per word, §3.1 step 6
-  of SEED_ALGORITHMS.md).
+  segment has ``P = n`` proposals (the code's one query per word;
+  docs/proposer_regressor.md#proposal-fuse).
 * Types: the real types are ``0..M-1`` and **None is the last column** ``M``
   of the type distribution, as in the authors' code. Gold rows arrive as
   ``(start, end, label + 1)`` (the package's convention, 0 reserved);
@@ -27,7 +27,7 @@ Choices and deviations (paper vs authors' code vs ours)
 1. **Bounded pointer (eq. 22).** The paper's joint pointer is a softmax over
    every span ``(s, e)`` with ``s <= e`` of the sentence, and the code builds
    all ``N(N+1)/2`` of them per query: ``B·N²(N+1)/2`` floats, cubic in the
-   sentence length (SEED_ALGORITHMS.md §3.5). Ours is a softmax over the
+   sentence length (docs/proposer_regressor.md#bounded-pointer). Ours is a softmax over the
    ``C = (2W + 1)·W`` spans of ``pointer_table(W)``: row ``(ds, w)`` is the
    span ``[t + ds, t + ds + w)`` for the proposal anchored at ``t``, with
    ``-W <= ds <= W`` and ``1 <= w <= W`` (``W = max_width``), so the cost is
@@ -47,7 +47,7 @@ Choices and deviations (paper vs authors' code vs ours)
    (``[cost[p, :], none_cost[p]]``, ties to the lower index, None last, so a
    tie between a gold entity and None goes to the gold entity): several
    proposals may then learn the same entity. With ``one_to_many=False`` (the
-   authors' code, SEED_ALGORITHMS.md §3.2 and §3.6 item 4) every leftover
+   authors' code; docs/proposer_regressor.md#matching) every leftover
    proposal is mapped to None.
 3. **More gold entities than proposals** (``P < G``, a short segment with many
    nested entities): the Hungarian step matches ``P`` of them (the subset of
@@ -56,7 +56,9 @@ Choices and deviations (paper vs authors' code vs ours)
    ``Assignment.n_unmatched_gold`` and the pipe logs it. A proposal emits at
    most one entity, so at most ``n`` entities per segment can be predicted.
 4. **Costs are validated**: NaN or infinite costs raise ``ValueError`` (the
-   head floors probabilities at 1e-8, so a finite cost is always available).
+   head's costs are log-softmax values, finite for every reachable span; a
+   gold entity out of a proposal's pointer reach costs ``-log 1e-8`` for its
+   location term).
    The loss reduction (eq. 25's sum vs the code's mean) is the pipe's choice.
 5. **Prediction (Algorithm 2)** — ``decode``: for each proposal, the pointer
    argmax ``c*`` and the argmax ``t*`` over the *real* types; the span is kept
@@ -130,7 +132,7 @@ class Assignment:
     n_unmatched_gold: int
 
 
-def assign(cost: numpy.ndarray, none_cost: numpy.ndarray, one_to_many: bool = True) -> Assignment:
+def assign(cost: numpy.ndarray, none_cost: numpy.ndarray, one_to_many: bool) -> Assignment:
     """Algorithm 1: Hungarian matching, then the leftovers (module docstring, items 2–3).
 
     ``cost`` (P, G): eq. 24 cost of proposal p learning gold g; ``none_cost``

@@ -6,7 +6,7 @@ of every cell of every segment, concatenated segment by segment, each block in
 (type, start, end) order: ``C = Σ_b M·n_b²``. Padding cells are never output,
 so the loss and the decoder see exactly the cells of each segment.
 
-Choices and deviations (paper first, then the authors' code, SEED_ALGORITHMS.md §2):
+Choices and deviations (paper first, then the authors' code; docs/boundary_offset.md#deviations):
 
 * **Type input** (§3.1): M learnable type tokens are prepended to the tokens
   and encoded jointly with them by the head's BiLSTM (the paper prepends them
@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..codecs.boundary_offset import n_offset_labels
 from .layers import SequenceEncoder
 
 
@@ -61,20 +62,20 @@ class BoundaryOffsetHead(nn.Module):
     def __init__(
         self,
         *,
-        max_offset: int = 2,
-        lstm_hidden: int = 128,
-        lstm_dropout: float = 0.5,
-        type_input: bool = True,
-        biaffine_hidden: int = 150,
-        biaffine_dropout: float = 0.33,
-        region_width: int = 20,
-        distance_width: int = 20,
-        cln_fusion: bool = True,
-        conv_dilations: Sequence[int] = (1, 2),
-        conv_stacked: bool = True,
-        conv_residual: bool = True,
-        conv_dropout: float = 0.2,
-        max_cells: int = 20000,
+        max_offset: int,
+        lstm_hidden: int,
+        lstm_dropout: float,
+        type_input: bool,
+        biaffine_hidden: int,
+        biaffine_dropout: float,
+        region_width: int,
+        distance_width: int,
+        cln_fusion: bool,
+        conv_dilations: Sequence[int],
+        conv_stacked: bool,
+        conv_residual: bool,
+        conv_dropout: float,
+        max_cells: int,
         n_inputs: int = 1,
         n_labels: int = 1,
     ):
@@ -82,7 +83,7 @@ class BoundaryOffsetHead(nn.Module):
         if lstm_hidden < 1:
             raise ValueError("boundary offset head: lstm_hidden must be positive (types and tokens meet in the BiLSTM)")
         self.max_offset = int(max_offset)
-        self.n_offsets = 4 * self.max_offset + 2
+        self.n_offsets = n_offset_labels(self.max_offset)
         self.lstm_hidden = lstm_hidden
         self.lstm_dropout = lstm_dropout
         self.type_input = type_input

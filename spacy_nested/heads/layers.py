@@ -75,11 +75,6 @@ class SpanMaxPool(nn.Module):
         return levels
 
 
-def gather_tokens(h: torch.Tensor, batch: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``h[batch, index]`` for (B, N, d) ``h`` and (K,) index tensors."""
-    return h[batch, index]
-
-
 def pad_edges(h: torch.Tensor, lengths: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     """Put learned sentinel vectors before the first and after the last token.
 

@@ -10,7 +10,7 @@ Output tuple:
 class 0 = None, ``cls_index`` (K',) the candidate each classifier row belongs
 to, and ``adjusted`` (K', 2) the span the classifier saw.
 
-Choices and deviations (paper first, then the authors' code, SEED_ALGORITHMS.md §1):
+Choices and deviations (paper first, then the authors' code; docs/locate_label.md#deviations):
 
 * Encoder: the paper's word/char/POS embeddings and BioBERT are replaced by
   the spaCy encoder (tok2vec or transformer listener); the paper's BiLSTM over
@@ -50,12 +50,12 @@ class LocateLabelHead(nn.Module):
     def __init__(
         self,
         *,
-        hidden_width: int = 256,
-        lstm_hidden: int = 0,
-        dropout: float = 0.1,
-        use_filter: bool = True,
-        use_regressor: bool = True,
-        filter_threshold: float = 1 / 6,
+        hidden_width: int,
+        lstm_hidden: int,
+        dropout: float,
+        use_filter: bool,
+        use_regressor: bool,
+        filter_threshold: float,
         n_inputs: int = 1,
         n_labels: int = 1,
     ):

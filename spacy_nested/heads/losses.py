@@ -4,14 +4,66 @@ Every loss takes per-example weights and returns a *mean over examples*
 (``sum_i w_i * l_i / n``), so that the relative size of the terms does not
 depend on how many candidates a batch holds. The authors' Locate-and-Label code
 sums the classification terms and averages the regression terms, which weights
-classification hundreds of times more (SEED_ALGORITHMS.md §1.4); the λ weights
+classification hundreds of times more (docs/locate_label.md#loss-reduction); the λ weights
 of our configs are chosen for the mean reduction.
+
+The loss settings of each detector are a frozen dataclass here, registered
+(``registrations.py``) as the component's ``loss``.
 """
 import math
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class LocateLabelLoss:
+    """Eq. 17: ``λ1·L_filter + λ2·(L_smoothL1 + L_overlap) + λ3·L_cls``, with focal γ per stage.
+
+    ``spacy_nested.locate_label_loss.v1``; ``classifier_gamma`` 0 is the
+    paper's cross-entropy, > 0 the authors' code's focal loss.
+    """
+
+    lambda_filter: float
+    lambda_regressor: float
+    lambda_classifier: float
+    filter_gamma: float
+    classifier_gamma: float
+
+
+@dataclass(frozen=True)
+class BoundaryOffsetLoss:
+    """Eq. 7's cell cross-entropy (``spacy_nested.boundary_offset_loss.v1``).
+
+    ``label_smoothing``: the authors' code uses 0.01, the paper 0.
+    ``both_triangles``: also train the mirrored lower triangle (the code);
+    off, only the cells with start ≤ end (the paper's valid spans).
+    """
+
+    label_smoothing: float
+    both_triangles: bool
+
+
+LOSS_REDUCTIONS = ("sum", "mean")
+
+
+@dataclass(frozen=True)
+class ProposerRegressorLoss:
+    """Set-prediction loss, eqs. 23–25 and Algorithm 1 (``spacy_nested.proposer_regressor_loss.v1``).
+
+    ``one_to_many``: Algorithm 1's greedy step for proposals the Hungarian
+    step leaves over (off: they go to None, the authors' code).
+    ``reduction``: "sum" over a segment's proposals (eq. 25) or "mean" (code).
+    """
+
+    one_to_many: bool
+    reduction: str
+
+    def __post_init__(self) -> None:
+        if self.reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"unknown loss reduction '{self.reduction}'; choose one of {LOSS_REDUCTIONS}")
 
 
 def _reduce(losses: torch.Tensor, weights: Optional[torch.Tensor]) -> torch.Tensor:

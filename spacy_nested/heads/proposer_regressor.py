@@ -16,7 +16,7 @@ Output: a tuple ``(pointer_logits, type_logits)``:
 pairs) count the work of the last forward. ``propose`` exposes the proposer
 (encoded tokens, pyramid levels, initial proposals) for inspection.
 
-Choices and deviations (paper first, then the authors' code, SEED_ALGORITHMS.md §3):
+Choices and deviations (paper first, then the authors' code; docs/proposer_regressor.md#deviations):
 
 * **Encoder** (eq. 4): the paper's char/word/POS/BERT stack is the spaCy
   encoder upstream. ``encoder_gru``: packed BiGRU (``hidden_width`` per
@@ -132,22 +132,22 @@ class ProposerRegressorHead(nn.Module):
     def __init__(
         self,
         *,
-        hidden_width: int = 256,
-        encoder_gru: bool = True,
-        kernels: Sequence[int] = (2, 3),
-        backward: bool = True,
-        pool: str = "avg",
-        query: str = "bottom",
-        n_layers: int = 3,
-        n_heads: int = 8,
-        spatial: bool = True,
-        gate: str = "gru",
-        ffn_width: int = 2048,
-        category_embedding: bool = True,
-        location_iteration: bool = True,
-        logits_iteration: bool = True,
-        dropout: float = 0.1,
-        max_width: int = 16,
+        hidden_width: int,
+        encoder_gru: bool,
+        kernels: Sequence[int],
+        backward: bool,
+        pool: str,
+        query: str,
+        n_layers: int,
+        n_heads: int,
+        spatial: bool,
+        gate: str,
+        ffn_width: int,
+        category_embedding: bool,
+        location_iteration: bool,
+        logits_iteration: bool,
+        dropout: float,
+        max_width: int,
         n_inputs: int = 1,
         n_labels: int = 1,
     ):

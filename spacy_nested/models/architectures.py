@@ -1,33 +1,34 @@
-"""Registered thinc architectures of the detectors.
+"""The thinc architectures of the detectors (registered in ``registrations.py``).
 
-Each one is ``chain(tok2vec, torch head)`` built by ``bridge.build_span_detector``;
+Each one is ``chain(tok2vec, torch head)`` built by ``detector.build_span_detector``;
 ``tok2vec`` is any ``Model[List[Doc], List[Floats2d]]``: a ``spacy.Tok2VecListener.v1``
 behind a shared ``tok2vec``, a ``spacy-transformers.TransformerListener.v1``
-behind a shared ``transformer``, or an inline ``spacy.Tok2Vec.v2``.
+behind a shared ``transformer``, or an inline ``spacy.Tok2Vec.v2``. Every setting is
+a required keyword argument: the defaults live once, in each factory's default config.
+The head settings the component reads go to ``model.attrs``.
 """
 from typing import Any, Dict, List, Sequence
 
 from spacy.tokens import Doc
-from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
 from ..heads.boundary_offset import BoundaryOffsetHead
 from ..heads.locate_label import LocateLabelHead
 from ..heads.proposer_regressor import ProposerRegressorHead
-from .bridge import build_span_detector
+from .detector import build_span_detector
 
 
-@registry.architectures("spacy_nested.LocateLabel.v1")
 def build_locate_label_model(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    hidden_width: int = 256,
-    lstm_hidden: int = 0,
-    dropout: float = 0.1,
-    use_filter: bool = True,
-    use_regressor: bool = True,
-    filter_threshold: float = 0.1667,
-    mixed_precision: bool = False,
+    *,
+    hidden_width: int,
+    lstm_hidden: int,
+    dropout: float,
+    use_filter: bool,
+    use_regressor: bool,
+    filter_threshold: float,
+    mixed_precision: bool,
 ) -> Model:
     """Locate and Label (Shen et al. 2021): filter, boundary regressor, classifier.
 
@@ -37,27 +38,28 @@ def build_locate_label_model(
     ``[training] dropout`` reaches only thinc layers).
     """
     head = LocateLabelHead(**_head_settings(locals()))
-    return build_span_detector(tok2vec, head, mixed_precision=mixed_precision)
+    attrs = {"use_filter": use_filter, "use_regressor": use_regressor}
+    return build_span_detector(tok2vec, head, attrs=attrs, mixed_precision=mixed_precision)
 
 
-@registry.architectures("spacy_nested.BoundaryOffset.v1")
 def build_boundary_offset_model(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    max_offset: int = 2,
-    lstm_hidden: int = 128,
-    lstm_dropout: float = 0.5,
-    type_input: bool = True,
-    biaffine_hidden: int = 150,
-    biaffine_dropout: float = 0.33,
-    region_width: int = 20,
-    distance_width: int = 20,
-    cln_fusion: bool = True,
-    conv_dilations: Sequence[int] = (1, 2),
-    conv_stacked: bool = True,
-    conv_residual: bool = True,
-    conv_dropout: float = 0.2,
-    max_cells: int = 20000,
-    mixed_precision: bool = False,
+    *,
+    max_offset: int,
+    lstm_hidden: int,
+    lstm_dropout: float,
+    type_input: bool,
+    biaffine_hidden: int,
+    biaffine_dropout: float,
+    region_width: int,
+    distance_width: int,
+    cln_fusion: bool,
+    conv_dilations: Sequence[int],
+    conv_stacked: bool,
+    conv_residual: bool,
+    conv_dropout: float,
+    max_cells: int,
+    mixed_precision: bool,
 ) -> Model:
     """Boundary Offset Prediction Network (Tang et al. 2023), switches for Table 4.
 
@@ -69,29 +71,29 @@ def build_boundary_offset_model(
     length group (speed/memory only; results do not depend on it).
     """
     head = BoundaryOffsetHead(**_head_settings(locals()))
-    return build_span_detector(tok2vec, head, mixed_precision=mixed_precision)
+    return build_span_detector(tok2vec, head, attrs={"max_offset": max_offset}, mixed_precision=mixed_precision)
 
 
-@registry.architectures("spacy_nested.ProposerRegressor.v1")
 def build_proposer_regressor_model(
     tok2vec: Model[List[Doc], List[Floats2d]],
-    hidden_width: int = 256,
-    encoder_gru: bool = True,
-    kernels: Sequence[int] = (2, 3),
-    backward: bool = True,
-    pool: str = "avg",
-    query: str = "bottom",
-    n_layers: int = 3,
-    n_heads: int = 8,
-    spatial: bool = True,
-    gate: str = "gru",
-    ffn_width: int = 1024,
-    category_embedding: bool = True,
-    location_iteration: bool = True,
-    logits_iteration: bool = True,
-    dropout: float = 0.1,
-    max_width: int = 16,
-    mixed_precision: bool = False,
+    *,
+    hidden_width: int,
+    encoder_gru: bool,
+    kernels: Sequence[int],
+    backward: bool,
+    pool: str,
+    query: str,
+    n_layers: int,
+    n_heads: int,
+    spatial: bool,
+    gate: str,
+    ffn_width: int,
+    category_embedding: bool,
+    location_iteration: bool,
+    logits_iteration: bool,
+    dropout: float,
+    max_width: int,
+    mixed_precision: bool,
 ) -> Model:
     """Proposer and regressor (Wen et al. 2023), switches for Table 6.
 
@@ -105,7 +107,7 @@ def build_proposer_regressor_model(
     each proposal).
     """
     head = ProposerRegressorHead(**_head_settings(locals()))
-    return build_span_detector(tok2vec, head, mixed_precision=mixed_precision)
+    return build_span_detector(tok2vec, head, attrs={"max_width": max_width}, mixed_precision=mixed_precision)
 
 
 def _head_settings(arguments: Dict[str, Any]) -> Dict[str, Any]:

@@ -1,36 +1,31 @@
-"""The one door between spaCy/thinc and the torch heads.
+"""The one door between thinc and the torch heads: the only module that touches a shim.
 
-``build_span_detector(tok2vec, head)`` chains any ``Model[List[Doc], List[Floats2d]]``
-(``spacy.Tok2VecListener.v1``, ``spacy-transformers.TransformerListener.v1``,
-an inline ``spacy.Tok2Vec.v2``) with a torch ``nn.Module`` wrapped by thinc's
-``PyTorchWrapper_v3``.
-
-Model input: ``(docs, segments, extras)``. ``segments`` lists the
-``(doc, start, end)`` token ranges the head processes as rows of one padded
-batch (sentences or bounded windows, see ``spans.segment_docs``); ``extras``
-is a tuple of integer numpy arrays (candidate spans and the like) handed to the
-head as long tensors. Model output: the head's tuple of tensors as xp arrays.
-The backward pass accepts one gradient per output (``None`` for outputs that
-get none), pushes it through torch, and scatters the gradient of the padded
-segments back into the per-doc arrays of the encoder, so the shared tok2vec
-or transformer learns from the head.
+``wrap_head(head)`` wraps a torch ``nn.Module`` in thinc's ``PyTorchWrapper_v3``.
+The wrapper's input is ``(vectors, segments, extras)``: the encoder's per-doc
+arrays, the ``(doc, start, end)`` token ranges the head processes as rows of
+one padded batch (sentences or bounded windows, see ``spans.segment_docs``),
+and a tuple of integer numpy arrays (candidate spans and the like) handed to
+the head as long tensors. Its output is the head's tuple of tensors as xp
+arrays. The backward pass accepts one gradient per output (``None`` for
+outputs that get none), pushes it through torch, and scatters the gradient of
+the padded segments back into the per-doc arrays of the encoder, so the
+shared tok2vec or transformer learns from the head.
 
 Heads must implement ``resize(n_inputs: int, n_labels: int) -> self`` and
 ``dims() -> dict``: the wrapper is built eagerly with placeholder sizes, the
-sizes are set in ``init`` and stored next to the ``state_dict``, so
-``spacy.load``/``from_bytes`` rebuild the right shapes before loading weights
-(SPACY_INTEGRATION.md §2.5, option A). Weights saved from any device are
-mapped to the current one on load.
+sizes are set at initialization (``resize_head``) and stored next to the
+``state_dict``, so ``spacy.load``/``from_bytes`` rebuild the right shapes
+before loading the weights (the torch module itself is never pickled). Weights
+saved from any device are mapped to the current one on load.
 """
 import os
 from io import BytesIO
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import srsly
 import torch
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
 from thinc.types import Floats2d
-from spacy.tokens import Doc
 
 from ..spans import Segment
 
@@ -40,17 +35,12 @@ from ..spans import Segment
 os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 Extras = Tuple[Any, ...]
-DetectorInput = Tuple[List[Doc], List[Segment], Extras]
+HeadInput = Tuple[List[Floats2d], List[Segment], Extras]
 
 
-def build_span_detector(
-    tok2vec: Model[List[Doc], List[Floats2d]],
-    head: torch.nn.Module,
-    *,
-    mixed_precision: bool = False,
-) -> Model[DetectorInput, Tuple[Any, ...]]:
-    """chain(tok2vec, torch head) with segment padding between them."""
-    wrapper = PyTorchWrapper_v3(
+def wrap_head(head: torch.nn.Module, *, mixed_precision: bool) -> Model[HeadInput, Tuple[Any, ...]]:
+    """The torch head as a thinc layer over padded segments."""
+    return PyTorchWrapper_v3(
         head,
         convert_inputs=convert_segment_inputs,
         convert_outputs=convert_tuple_outputs,
@@ -58,53 +48,18 @@ def build_span_detector(
         serialize_model=serialize_head,
         deserialize_model=deserialize_head,
     )
-    return Model(
-        "span_detector",
-        _forward,
-        init=_init,
-        layers=[tok2vec, wrapper],
-        refs={"tok2vec": tok2vec, "head": wrapper},
-        dims={"nI": None, "nO": None},
-    )
 
 
 def get_torch_head(model: Model) -> torch.nn.Module:
-    """The torch module inside a model built by ``build_span_detector``."""
-    return model.get_ref("head").shims[0]._model
+    """The torch module of a detector model (its ``head`` ref) or of the wrapper itself."""
+    wrapper = model.get_ref("head") if model.has_ref("head") else model
+    return wrapper.shims[0]._model
 
 
-def _forward(model: Model, inputs: DetectorInput, is_train: bool):
-    docs, segments, extras = inputs
-    vectors, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
-    outputs, backprop_head = model.get_ref("head")((vectors, segments, extras), is_train)
-
-    def backprop(d_outputs: Sequence[Any]) -> Any:
-        return backprop_tok2vec(backprop_head(d_outputs))
-
-    return outputs, backprop
-
-
-def _init(model: Model, X: Optional[DetectorInput] = None, Y: Optional[Sequence[str]] = None) -> None:
-    """Initialize the encoder, then size the head: ``Y`` is the label list."""
-    if Y is None:
-        raise ValueError("Initialize a span detector with Y = its list of labels.")
-    tok2vec = model.get_ref("tok2vec")
-    docs = X[0] if X is not None else None
-    tok2vec.initialize(X=docs)
-    n_in = _output_width(tok2vec, docs)
-    model.set_dim("nI", n_in, force=True)
-    model.set_dim("nO", len(Y), force=True)
-    head = model.get_ref("head")
-    head.shims[0]._model = get_torch_head(model).resize(n_in, len(Y)).to(head.shims[0].device)
-
-
-def _output_width(tok2vec: Model, docs: Optional[List[Doc]]) -> int:
-    for node in [tok2vec, *tok2vec.walk()]:
-        if node.has_dim("nO") and node.get_dim("nO"):
-            return int(node.get_dim("nO"))
-    if docs:
-        return int(tok2vec.predict(docs[:1])[0].shape[1])
-    raise ValueError("Cannot infer the encoder width: give the listener a width or initialize with examples.")
+def resize_head(wrapper: Model, n_inputs: int, n_labels: int) -> None:
+    """Rebuild the wrapped head's layers for an encoder width and a label count, on the shim's device."""
+    shim = wrapper.shims[0]
+    shim._model = shim._model.resize(n_inputs, n_labels).to(shim.device)
 
 
 def convert_segment_inputs(model: Model, X: Tuple[List[Floats2d], List[Segment], Extras], is_train: bool):

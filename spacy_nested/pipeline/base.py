@@ -3,10 +3,12 @@
 ``NestedSpanDetector`` owns everything that is not a paper's equation: the
 label set (sorted, or as given in ``[initialize.components.X.labels]``, stored
 in ``cfg`` and so with the model), the spans key, cutting docs into segments
-(sentences when sentence starts are set, bounded windows otherwise; with a
-``window_overlap`` in ``cfg``, windows overlap and their spans are stitched), aligning
-gold spans to the predicted tokens, writing ``doc.spans[key]`` with
-``attrs["scores"]``, the ``update``/``get_loss`` contract and initialization.
+(its ``segmenter``: sentences when sentence starts are set, bounded windows
+otherwise, overlapping windows stitched), aligning gold spans to the predicted
+tokens, writing ``doc.spans[key]`` with ``attrs["scores"]``, the
+``update``/``get_loss`` contract and initialization. Prediction is the
+model's (``models.detector.predict_segments``: the encoder once, the head over
+bounded runs of segments).
 
 A detector subclass fills in four hooks, all on the spaCy side of the bridge:
 
@@ -18,15 +20,14 @@ A detector subclass fills in four hooks, all on the spaCy side of the bridge:
   that wrap the head's outputs (spaCy keeps running ``backprop``);
 * ``decode(outputs, extras, segments)``: one ``ScoredSpans`` per segment.
 
+Settings come in registered groups (``registrations.py``), built from the
+factory's config: ``segmenter`` here, the rest in each detector. Each
+detector's ``MOVED`` lists where the flat settings of older configs live now;
+``python -m spacy_nested upgrade-config`` rewrites an older config or pipeline
+(spaCy itself refuses them as unexpected arguments before a factory runs).
+
 Loss values are checked: a NaN or infinite loss stops training with the
 component name and update step.
-
-Prediction runs the encoder once over the docs, then the head over chunks of
-segments of at most ``predict_chunk_tokens`` tokens (``cfg``, default
-``PREDICT_CHUNK_TOKENS``), decoding each chunk before the next: a batch of
-short sentences is one chunk, and a 20,000-token document holds the head's
-outputs for one chunk at a time instead of for all its windows. Segments are
-independent, so chunking never changes a prediction.
 """
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -41,14 +42,16 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 
-from ..spans import ScoredSpans, Segment, segment_docs, stitch
+from .. import registrations  # noqa: F401  (the registered functions the factories' configs name)
+from ..models.detector import predict_segments
+from ..spans import ScoredSpans, Segment, Segmenter, stitch
 
 GoldSpans = numpy.ndarray  # (G, 3): start, end, label index + 1, relative to a segment
-PREDICT_CHUNK_TOKENS = 4096  # tokens of segments per forward pass of the head at prediction
+Extras = Tuple[Any, ...]
 
-# Factory defaults every detector shares: spaCy's CPU tok2vec inline under the head,
-# the nested scorer, and F1 as the score to select on.
-DEFAULT_TOK2VEC_CONFIG = """
+# What every detector's default config shares: spaCy's CPU tok2vec inline under the
+# head, and the nested scorer. F1 is the score to select on.
+SHARED_DEFAULT_CONFIG = """
 [model.tok2vec]
 @architectures = "spacy.Tok2Vec.v2"
 
@@ -65,14 +68,16 @@ width = 96
 window_size = 1
 maxout_pieces = 3
 depth = 4
+
+[scorer]
+@scorers = "spacy_nested.nested_scorer.v1"
 """
-DEFAULT_SCORER = {"@scorers": "spacy_nested.nested_scorer.v1"}
 DEFAULT_SCORE_WEIGHTS = {"spans_nested_f": 1.0, "spans_nested_p": 0.0, "spans_nested_r": 0.0}
 
 
-def default_model(head_config: str) -> Config:
-    """A factory's default ``model`` block: ``[model]`` settings + the shared tok2vec."""
-    return Config().from_str(head_config + DEFAULT_TOK2VEC_CONFIG)["model"]
+def default_config(detector_config: str) -> Dict[str, Any]:
+    """A factory's default config: its own blocks, the shared ones and ``spans_key``."""
+    return {"spans_key": "nested", **Config().from_str(detector_config + SHARED_DEFAULT_CONFIG)}
 
 
 class NestedSpanDetector(TrainablePipe):
@@ -85,15 +90,15 @@ class NestedSpanDetector(TrainablePipe):
         name: str,
         *,
         spans_key: str,
-        max_length: Optional[int],
+        segmenter: Segmenter,
         scorer: Optional[Callable],
-        **cfg: Any,
     ) -> None:
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"labels": [], "spans_key": spans_key, "max_length": max_length, **cfg}
+        self.segmenter = segmenter
+        self.cfg: Dict[str, Any] = {"labels": [], "spans_key": spans_key}
         self._n_updates = 0
 
     # --- labels and keys -------------------------------------------------
@@ -132,10 +137,7 @@ class NestedSpanDetector(TrainablePipe):
     # --- segments ----------------------------------------------------------
     def segments(self, docs: Sequence[Doc]) -> List[Segment]:
         """Sentences when the doc has sentence starts, else bounded windows."""
-        starts = [_sent_starts(doc) for doc in docs]
-        return segment_docs(
-            [len(doc) for doc in docs], starts, self.cfg.get("max_length"), self.cfg.get("window_overlap", 0)
-        )
+        return self.segmenter([len(doc) for doc in docs], [_sent_starts(doc) for doc in docs])
 
     def gold_for_segments(self, examples: Sequence[Example], segments: Sequence[Segment]) -> List[GoldSpans]:
         """Gold spans aligned to the predicted tokens, per segment, relative to its start."""
@@ -155,30 +157,23 @@ class NestedSpanDetector(TrainablePipe):
         return numpy.asarray(rows, dtype="int64").reshape(-1, 3)
 
     # --- hooks for subclasses ------------------------------------------
-    def predict_extras(self, segments: Sequence[Segment]) -> Tuple[numpy.ndarray, ...]:
+    def predict_extras(self, segments: Sequence[Segment]) -> Extras:
         raise NotImplementedError
 
-    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Tuple[numpy.ndarray, ...], Any]:
+    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Extras, Any]:
         raise NotImplementedError
 
-    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Tuple, targets: Any) -> torch.Tensor:
+    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Extras, targets: Any) -> torch.Tensor:
         raise NotImplementedError
 
-    def decode(self, outputs: Sequence[Any], extras: Tuple, segments: Sequence[Segment]) -> List[ScoredSpans]:
+    def decode(self, outputs: Sequence[numpy.ndarray], extras: Extras, segments: Sequence[Segment]) -> List[ScoredSpans]:
         raise NotImplementedError
 
     # --- prediction --------------------------------------------------------
     def predict(self, docs: Iterable[Doc]) -> List[ScoredSpans]:
         docs = list(docs)
         segments = self.segments(docs)
-        if not segments:
-            return [ScoredSpans.empty() for _ in docs]
-        vectors = self.model.get_ref("tok2vec").predict(docs)
-        found: List[ScoredSpans] = []
-        for chunk in chunk_segments(segments, self.cfg.get("predict_chunk_tokens", PREDICT_CHUNK_TOKENS)):
-            extras = self.predict_extras(chunk)
-            outputs = self.model.get_ref("head").predict((vectors, chunk, extras))
-            found.extend(self.decode([self.model.ops.to_numpy(o) for o in outputs], extras, chunk))
+        found = predict_segments(self.model, docs, segments, extras=self.predict_extras, decode=self.decode)
         return _collect_by_doc(found, segments, len(docs))
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[ScoredSpans]) -> None:
@@ -218,7 +213,7 @@ class NestedSpanDetector(TrainablePipe):
         self._n_updates += 1
         return losses
 
-    def get_loss(self, examples: Iterable[Example], scores: Tuple[Sequence[Any], Tuple, Any]) -> Tuple[float, List[Any]]:
+    def get_loss(self, examples: Iterable[Example], scores: Tuple[Sequence[Any], Extras, Any]) -> Tuple[float, List[Any]]:
         """Torch loss on leaf copies of the outputs; returns (loss, d_outputs)."""
         outputs, extras, targets = scores
         leaves = [_leaf(o) for o in outputs]
@@ -268,28 +263,6 @@ class NestedSpanDetector(TrainablePipe):
         for eg in examples:
             found.update(sp.label_ for sp in eg.reference.spans.get(self.key, []))
         return sorted(found)
-
-
-def softmax(logits: numpy.ndarray) -> numpy.ndarray:
-    """Softmax over the last axis (numpy; decoding works on numpy outputs)."""
-    if logits.size == 0:
-        return logits
-    z = numpy.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
-def chunk_segments(segments: Sequence[Segment], max_tokens: int) -> List[List[Segment]]:
-    """Consecutive runs of segments of at most `max_tokens` tokens (a longer segment alone)."""
-    chunks: List[List[Segment]] = []
-    size = 0
-    for segment in segments:
-        n = segment[2] - segment[1]
-        if not chunks or size + n > max_tokens:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(segment)
-        size += n
-    return chunks
 
 
 def _leaf(output: Any) -> torch.Tensor:

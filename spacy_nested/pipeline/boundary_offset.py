@@ -4,39 +4,39 @@ spaCy side of the detector: offset-label grids as targets
 (``codecs/boundary_offset.py``), the cell cross-entropy of eq. 7 and
 offset-vote decoding. The network (eqs. 1–6) is ``heads/boundary_offset.py``.
 
-Choices and deviations (SEED_ALGORITHMS.md §2):
+Choices and deviations (docs/boundary_offset.md#deviations):
 
 * Segments: sentences when the doc has sentence starts, else windows of at
-  most ``max_length`` tokens (W, default 100: the authors' chunk size) that
-  overlap by ``window_overlap`` tokens and are stitched (``spans.stitch``);
+  most ``segmenter.max_length`` tokens (W, default 100: the authors' chunk
+  size) that overlap by ``segmenter.overlap`` tokens and are stitched (``spans.stitch``);
   memory is bounded by W², never by the document length. The authors pack
   consecutive sentences into ≤ 100-word chunks (and drop the last chunk and any
   over-long one); we keep sentences apart and drop nothing.
 * Loss (eq. 7): cross-entropy averaged over every valid cell of every type.
-  Code-only extras, each switchable: ``label_smoothing`` (code 0.01, paper 0)
-  and ``loss_both_triangles`` (the code also trains the mirrored lower
+  Code-only extras, each switchable in ``loss``: ``label_smoothing`` (code
+  0.01, paper 0) and ``both_triangles`` (the code also trains the mirrored lower
   triangle; off: the loss reads only cells with start ≤ end, the paper's valid
   spans). No class weights, as in both.
-* Decoding: ``decode_rule`` (``codecs.boundary_offset.DECODE_RULES``), default
+* Decoding: ``decoder.rule`` (``codecs.boundary_offset.DECODE_RULES``), default
   ``"votes"``, the authors' rule behind the reported GENIA 82.20. A span is
   output once per type; the same tokens can carry several types.
 * The offset range S lives in the model (it sets the number of output labels
-  L = 4S + 2); the component reads it from there.
+  L = 4S + 2); the component reads it from ``model.attrs["max_offset"]``.
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
 from spacy.language import Language
+from spacy.vocab import Vocab
 from thinc.api import Model
 
 from ..codecs import boundary_offset as codec
-from ..heads.losses import cell_cross_entropy
-from ..models.bridge import get_torch_head
-from ..spans import ScoredSpans, Segment
-from .base import DEFAULT_SCORE_WEIGHTS, DEFAULT_SCORER, GoldSpans, NestedSpanDetector, default_model, softmax
+from ..heads.losses import BoundaryOffsetLoss, cell_cross_entropy
+from ..spans import ScoredSpans, Segment, Segmenter, softmax, split_rows
+from .base import DEFAULT_SCORE_WEIGHTS, Extras, GoldSpans, NestedSpanDetector, default_config
 
-DEFAULT_MODEL_CONFIG = """
+DEFAULT_CONFIG = """
 [model]
 @architectures = "spacy_nested.BoundaryOffset.v1"
 max_offset = 2
@@ -52,24 +52,39 @@ conv_dilations = [1, 2]
 conv_stacked = true
 conv_residual = true
 conv_dropout = 0.2
+# padded cells of one length group (speed and memory only; results do not depend on it)
+max_cells = 20000
+mixed_precision = false
 
+[segmenter]
+@misc = "spacy_nested.segments.v1"
+max_length = 100
+overlap = 25
+
+[loss]
+@misc = "spacy_nested.boundary_offset_loss.v1"
+label_smoothing = 0.01
+both_triangles = true
+
+[decoder]
+@misc = "spacy_nested.offset_votes.v1"
+rule = "votes"
 """
-DEFAULT_MODEL = default_model(DEFAULT_MODEL_CONFIG)
+# Settings of configs written before they moved into groups, and where each lives now
+# (`python -m spacy_nested upgrade-config` moves them; spaCy refuses them as unexpected).
+MOVED = {
+    "max_length": "segmenter.max_length",
+    "window_overlap": "segmenter.overlap",
+    "label_smoothing": "loss.label_smoothing",
+    "loss_both_triangles": "loss.both_triangles",
+    "decode_rule": "decoder.rule",
+}
 
 
 @Language.factory(
     "boundary_offset_ner",
     assigns=["doc.spans"],
-    default_config={
-        "model": DEFAULT_MODEL,
-        "spans_key": "nested",
-        "max_length": 100,
-        "window_overlap": 25,
-        "label_smoothing": 0.01,
-        "loss_both_triangles": True,
-        "decode_rule": "votes",
-        "scorer": DEFAULT_SCORER,
-    },
+    default_config=default_config(DEFAULT_CONFIG),
     default_score_weights=DEFAULT_SCORE_WEIGHTS,
 )
 def make_boundary_offset_ner(
@@ -77,67 +92,63 @@ def make_boundary_offset_ner(
     name: str,
     model: Model,
     spans_key: str,
-    max_length: Optional[int],
-    window_overlap: int,
-    label_smoothing: float,
-    loss_both_triangles: bool,
-    decode_rule: str,
+    segmenter: Segmenter,
+    loss: BoundaryOffsetLoss,
+    decoder: codec.VoteDecoder,
     scorer: Optional[Callable],
 ) -> "BoundaryOffsetNER":
     """Nested NER by boundary offset prediction. Settings follow the authors' GENIA run.
 
-    max_length, window_overlap: window W and overlap for text without sentence starts.
-    label_smoothing: cross-entropy smoothing (authors' code 0.01; eq. 7: 0).
-    loss_both_triangles: also train the mirrored lower triangle (authors' code).
-    decode_rule: "votes" (authors), "centre", "all" or "paper" (see codecs.boundary_offset).
+    segmenter: windows W and their overlap for text without sentence starts.
+    loss: cross-entropy smoothing (authors' code 0.01; eq. 7: 0) and whether the
+        mirrored lower triangle is trained too (authors' code).
+    decoder: the rule, "votes" (authors), "centre", "all" or "paper" (see codecs.boundary_offset).
     """
-    if decode_rule not in codec.DECODE_RULES:
-        raise ValueError(f"[{name}] unknown decode_rule '{decode_rule}'; choose one of {codec.DECODE_RULES}")
     return BoundaryOffsetNER(
-        nlp.vocab,
-        model,
-        name,
-        spans_key=spans_key,
-        max_length=max_length,
-        scorer=scorer,
-        window_overlap=window_overlap,
-        label_smoothing=label_smoothing,
-        loss_both_triangles=loss_both_triangles,
-        decode_rule=decode_rule,
+        nlp.vocab, model, name, spans_key=spans_key, segmenter=segmenter, scorer=scorer, loss=loss, decoder=decoder
     )
 
 
 class BoundaryOffsetNER(NestedSpanDetector):
     """Type-aware offset labels over an M×N×N grid → offset-vote decoding."""
 
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str,
+        *,
+        loss: BoundaryOffsetLoss,
+        decoder: codec.VoteDecoder,
+        **common: Any,
+    ) -> None:
+        super().__init__(vocab, model, name, **common)
+        self.loss = loss
+        self.decoder = decoder
+
     @property
     def max_offset(self) -> int:
-        return int(get_torch_head(self.model).max_offset)
+        return int(self.model.attrs["max_offset"])
 
-    def predict_extras(self, segments: Sequence[Segment]) -> Tuple[numpy.ndarray, ...]:
+    def predict_extras(self, segments: Sequence[Segment]) -> Extras:
         return ()
 
-    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Tuple, numpy.ndarray]:
+    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Extras, numpy.ndarray]:
         grids = [
             codec.encode(g, e - s, len(self.labels), self.max_offset) for (_, s, e), g in zip(segments, gold)
         ]
-        if not self.cfg["loss_both_triangles"]:
+        if not self.loss.both_triangles:
             grids = [numpy.where(numpy.tril(numpy.ones(g.shape[1:], dtype=bool), -1), -1, g) for g in grids]
         return (), numpy.concatenate([g.reshape(-1) for g in grids])
 
-    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Tuple, targets: numpy.ndarray) -> torch.Tensor:
+    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Extras, targets: numpy.ndarray) -> torch.Tensor:
         (logits,) = outputs
         t = torch.as_tensor(targets, device=logits.device)
-        return cell_cross_entropy(logits, t, self.cfg["label_smoothing"])
+        return cell_cross_entropy(logits, t, self.loss.label_smoothing)
 
-    def decode(self, outputs: Sequence[numpy.ndarray], extras: Tuple, segments: Sequence[Segment]) -> List[ScoredSpans]:
+    def decode(self, outputs: Sequence[numpy.ndarray], extras: Extras, segments: Sequence[Segment]) -> List[ScoredSpans]:
         (logits,) = outputs
         M, S = len(self.labels), self.max_offset
-        found, offset = [], 0
-        for _, s, e in segments:
-            n = e - s
-            block = logits[offset : offset + M * n * n].reshape(M, n, n, -1)
-            offset += M * n * n
-            found.append(codec.decode(softmax(block), S, self.cfg["decode_rule"]))
-        return found
-
+        lengths = [e - s for _, s, e in segments]
+        blocks = split_rows(logits, [M * n * n for n in lengths])
+        return [self.decoder(softmax(block.reshape(M, n, n, -1)), S) for block, n in zip(blocks, lengths)]

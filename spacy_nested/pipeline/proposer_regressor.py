@@ -5,45 +5,46 @@ and prediction (Algorithm 2). The network (eqs. 4–22) is
 ``heads/proposer_regressor.py``; matching and decoding are
 ``codecs/proposer_regressor.py``.
 
-Choices and deviations (SEED_ALGORITHMS.md §3):
+Choices and deviations (docs/proposer_regressor.md#deviations):
 
 * Segments: sentences when the doc has sentence starts, else windows of at
-  most ``max_length`` tokens overlapping by ``window_overlap`` and stitched.
+  most ``segmenter.max_length`` tokens overlapping by ``segmenter.overlap``
+  and stitched.
   One proposal per token of a segment. The authors add up to 64 words of
   neighbouring context; here the shared spaCy encoder sees the whole doc.
 * Matching (Algorithm 1): Hungarian assignment on the eq. 24 costs of each
   segment (detached, on the CPU), then, with ``one_to_many`` (the paper), the
   greedy step: every proposal left over takes its arg-min target, padding
-  (None) included. ``one_to_many = false`` is the authors' code (leftovers →
-  None). A gold entity out of a proposal's pointer reach costs ``-log 1e-8``
+  (None) included. ``loss.one_to_many = false`` is the authors' code
+  (leftovers → None). A gold entity out of a proposal's pointer reach costs ``-log 1e-8``
   for its location term, as the code floors probabilities.
 * More gold entities than proposals (G > n, a very short segment with many
   nested entities): the Hungarian step matches n of them; the others get no
   proposal in that update. They are counted in ``n_unmatched_gold`` and logged
   (the authors' code drops them silently).
-* Loss (eq. 25): ``loss_reduction = "sum"`` sums the matched costs over the
+* Loss (eq. 25): ``loss.reduction = "sum"`` sums the matched costs over the
   proposals of a segment (the paper) and averages over the segments of the
   batch; ``"mean"`` averages over proposals first (the code).
 * Prediction (Algorithm 2): keep a proposal when p_c(t)·p_n(s, e) ≥ p_c(None);
   a span's score is that product; duplicates keep the highest score.
 """
 import logging
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
 from spacy.language import Language
+from spacy.vocab import Vocab
 from thinc.api import Model
 
 from ..codecs import proposer_regressor as codec
-from ..heads.losses import assigned_costs, matching_costs
-from ..models.bridge import get_torch_head
-from ..spans import ScoredSpans, Segment
-from .base import DEFAULT_SCORE_WEIGHTS, DEFAULT_SCORER, GoldSpans, NestedSpanDetector, default_model, softmax
+from ..heads.losses import ProposerRegressorLoss, assigned_costs, matching_costs
+from ..spans import ScoredSpans, Segment, Segmenter, softmax, split_rows
+from .base import DEFAULT_SCORE_WEIGHTS, Extras, GoldSpans, NestedSpanDetector, default_config
 
 logger = logging.getLogger("spacy_nested")
 
-DEFAULT_MODEL_CONFIG = """
+DEFAULT_CONFIG = """
 [model]
 @architectures = "spacy_nested.ProposerRegressor.v1"
 hidden_width = 256
@@ -62,24 +63,32 @@ location_iteration = true
 logits_iteration = true
 dropout = 0.1
 max_width = 16
+mixed_precision = false
 
+[segmenter]
+@misc = "spacy_nested.segments.v1"
+max_length = 100
+overlap = 25
+
+[loss]
+@misc = "spacy_nested.proposer_regressor_loss.v1"
+one_to_many = true
+reduction = "sum"
 """
-DEFAULT_MODEL = default_model(DEFAULT_MODEL_CONFIG)
-LOSS_REDUCTIONS = ("sum", "mean")
+# Settings of configs written before they moved into groups, and where each lives now
+# (`python -m spacy_nested upgrade-config` moves them; spaCy refuses them as unexpected).
+MOVED = {
+    "max_length": "segmenter.max_length",
+    "window_overlap": "segmenter.overlap",
+    "one_to_many": "loss.one_to_many",
+    "loss_reduction": "loss.reduction",
+}
 
 
 @Language.factory(
     "proposer_regressor_ner",
     assigns=["doc.spans"],
-    default_config={
-        "model": DEFAULT_MODEL,
-        "spans_key": "nested",
-        "max_length": 100,
-        "window_overlap": 25,
-        "one_to_many": True,
-        "loss_reduction": "sum",
-        "scorer": DEFAULT_SCORER,
-    },
+    default_config=default_config(DEFAULT_CONFIG),
     default_score_weights=DEFAULT_SCORE_WEIGHTS,
 )
 def make_proposer_regressor_ner(
@@ -87,30 +96,18 @@ def make_proposer_regressor_ner(
     name: str,
     model: Model,
     spans_key: str,
-    max_length: Optional[int],
-    window_overlap: int,
-    one_to_many: bool,
-    loss_reduction: str,
+    segmenter: Segmenter,
+    loss: ProposerRegressorLoss,
     scorer: Optional[Callable],
 ) -> "ProposerRegressorNER":
     """Nested NER by a feature-pyramid proposer and an iterative regressor.
 
-    max_length, window_overlap: window W and overlap for text without sentence starts.
-    one_to_many: Algorithm 1's greedy step for proposals left over by the Hungarian step.
-    loss_reduction: "sum" over a segment's proposals (eq. 25) or "mean" (the authors' code).
+    segmenter: windows W and their overlap for text without sentence starts.
+    loss: Algorithm 1's greedy step for leftover proposals, and the reduction
+        over a segment's proposals, "sum" (eq. 25) or "mean" (the authors' code).
     """
-    if loss_reduction not in LOSS_REDUCTIONS:
-        raise ValueError(f"[{name}] unknown loss_reduction '{loss_reduction}'; choose one of {LOSS_REDUCTIONS}")
     return ProposerRegressorNER(
-        nlp.vocab,
-        model,
-        name,
-        spans_key=spans_key,
-        max_length=max_length,
-        scorer=scorer,
-        window_overlap=window_overlap,
-        one_to_many=one_to_many,
-        loss_reduction=loss_reduction,
+        nlp.vocab, model, name, spans_key=spans_key, segmenter=segmenter, scorer=scorer, loss=loss
     )
 
 
@@ -119,29 +116,33 @@ class ProposerRegressorNER(NestedSpanDetector):
 
     n_unmatched_gold = 0  # gold entities left without a proposal, over this process's updates
 
+    def __init__(self, vocab: Vocab, model: Model, name: str, *, loss: ProposerRegressorLoss, **common: Any) -> None:
+        super().__init__(vocab, model, name, **common)
+        self.loss = loss
+
     @property
     def max_width(self) -> int:
-        return int(get_torch_head(self.model).max_width)
+        return int(self.model.attrs["max_width"])
 
-    def predict_extras(self, segments: Sequence[Segment]) -> Tuple[numpy.ndarray, ...]:
+    def predict_extras(self, segments: Sequence[Segment]) -> Extras:
         return ()
 
-    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Tuple, List[Tuple[int, GoldSpans]]]:
+    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Extras, List[Tuple[int, GoldSpans]]]:
         """Targets: each segment's length (its number of proposals) and gold spans."""
         return (), [(e - s, g.reshape(-1, 3)) for (_, s, e), g in zip(segments, gold)]
 
-    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Tuple, targets: Sequence[Tuple[int, GoldSpans]]) -> torch.Tensor:
+    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Extras, targets: Sequence[Tuple[int, GoldSpans]]) -> torch.Tensor:
         pointer_logits, type_logits = outputs
-        log_pointer = torch.log_softmax(pointer_logits, dim=-1)
-        log_types = torch.log_softmax(type_logits, dim=-1)
-        per_segment, offset, unmatched = [], 0, 0
-        for n, gold in targets:
-            costs = self._segment_costs(log_pointer[offset : offset + n], log_types[offset : offset + n], gold)
-            offset += n
-            match = codec.assign(*(c.detach().cpu().numpy() for c in costs), one_to_many=self.cfg["one_to_many"])
+        sizes = [n for n, _ in targets]
+        log_pointer = split_rows(torch.log_softmax(pointer_logits, dim=-1), sizes)
+        log_types = split_rows(torch.log_softmax(type_logits, dim=-1), sizes)
+        per_segment, unmatched = [], 0
+        for pointer, types, (_, gold) in zip(log_pointer, log_types, targets):
+            costs = self._segment_costs(pointer, types, gold)
+            match = codec.assign(*(c.detach().cpu().numpy() for c in costs), one_to_many=self.loss.one_to_many)
             unmatched += match.n_unmatched_gold
-            terms = assigned_costs(*costs, torch.as_tensor(match.targets, device=log_types.device))
-            per_segment.append(terms.sum() if self.cfg["loss_reduction"] == "sum" else terms.mean())
+            terms = assigned_costs(*costs, torch.as_tensor(match.targets, device=types.device))
+            per_segment.append(terms.sum() if self.loss.reduction == "sum" else terms.mean())
         self._count_unmatched(unmatched)
         return torch.stack(per_segment).mean()
 
@@ -159,12 +160,8 @@ class ProposerRegressorNER(NestedSpanDetector):
                 "%d so far.", self.name, unmatched, self.n_unmatched_gold,
             )
 
-    def decode(self, outputs: Sequence[numpy.ndarray], extras: Tuple, segments: Sequence[Segment]) -> List[ScoredSpans]:
+    def decode(self, outputs: Sequence[numpy.ndarray], extras: Extras, segments: Sequence[Segment]) -> List[ScoredSpans]:
         pointer_logits, type_logits = outputs
-        found, offset = [], 0
-        for _, s, e in segments:
-            n = e - s
-            rows = slice(offset, offset + n)
-            offset += n
-            found.append(codec.decode(softmax(pointer_logits[rows]), softmax(type_logits[rows]), self.max_width))
-        return found
+        sizes = [e - s for _, s, e in segments]
+        rows = zip(split_rows(pointer_logits, sizes), split_rows(type_logits, sizes))
+        return [codec.decode(softmax(pointer), softmax(types), self.max_width) for pointer, types in rows]

@@ -54,7 +54,7 @@ def test_label_indexing_round_trips(S):
 
 
 def test_hand_example_n8_cell_by_cell():
-    """SEED_ALGORITHMS.md §2.2: N = 8, one type, gold (0,1), (1,1), (4,6) inclusive."""
+    """docs/boundary_offset.md#worked-example: N = 8, one type, gold (0,1), (1,1), (4,6) inclusive."""
     grid = encode(_gold([(0, 0, 1), (0, 1, 1), (0, 4, 6)]), 8, 1, 2)[0]
     upper = {
         (0, 0): "e:-1", (0, 1): "c:0", (0, 2): "e:1", (0, 3): "e:2",
@@ -83,7 +83,7 @@ def test_nearest_entity_wins_and_ties_go_to_the_first_writer():
 def test_types_have_separate_grids_and_a_span_can_carry_two():
     grid = encode(_gold([(0, 1, 2), (1, 1, 2)]), 5, 2, 2)
     assert _name(grid[0, 1, 2]) == "c:0" and _name(grid[1, 1, 2]) == "c:0"
-    assert _decoded(decode(_one_hot(grid, 2), 2)) == {(0, 1, 2), (1, 1, 2)}
+    assert _decoded(decode(_one_hot(grid, 2), 2, "votes")) == {(0, 1, 2), (1, 1, 2)}
 
 
 def test_s0_has_only_centres():
@@ -194,7 +194,7 @@ def test_score_is_the_mean_probability_of_the_voting_cells():
 def test_only_the_upper_triangle_is_read():
     grid = numpy.zeros((1, 4, 4), dtype="int64")
     grid[0, 3, 1] = label_id("c", 0, 2)
-    assert len(decode(_one_hot(grid, 2), 2)) == 0
+    assert len(decode(_one_hot(grid, 2), 2, "votes")) == 0
 
 
 def test_unknown_rule_is_an_error():

@@ -2,7 +2,22 @@ import numpy
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from spacy_nested.codecs.locate_label import classifier_targets, decode, encode, soft_weights
+from spacy_nested.codecs.locate_label import Sampling, SoftNMSDecoder, classifier_targets, decode, encode, soft_weights
+from spacy_nested.pipeline.locate_label import DEFAULT_CONFIG
+from thinc.api import Config
+
+DEFAULTS = Config().from_str(DEFAULT_CONFIG)
+
+
+def sampling(**changes) -> Sampling:
+    """The factory's default sampling settings with `changes`."""
+    settings = {k: v for k, v in DEFAULTS["sampling"].items() if not k.startswith("@")}
+    return Sampling(**{**settings, **changes})
+
+
+def decoder(**changes) -> SoftNMSDecoder:
+    settings = {k: v for k, v in DEFAULTS["decoder"].items() if not k.startswith("@")}
+    return SoftNMSDecoder(**{**settings, **changes})
 
 
 def _by_span(t):
@@ -11,7 +26,7 @@ def _by_span(t):
 
 def test_pairing_positive_negative_and_offsets():
     gold = numpy.array([[1, 4, 1], [6, 7, 2]])
-    t = encode(gold, 8, [1, 2, 3], alpha1=0.7, eta=1.0, neg_ratio=0)
+    t = encode(gold, 8, [1, 2, 3], sampling(alpha1=0.7, eta=1.0, neg_ratio=0))
     idx = _by_span(t)
     # [1,4) is the gold span itself; [1,3) has IoU 2/3 <= 0.7: negative; [2,5)? IoU 2/4: negative
     assert t.positive[idx[(1, 4)]] and t.labels[idx[(1, 4)]] == 1
@@ -24,7 +39,7 @@ def test_pairing_positive_negative_and_offsets():
 
 def test_positive_offsets_move_both_ways():
     gold = numpy.array([[2, 12, 1]])  # length 10
-    t = encode(gold, 14, list(range(1, 11)), neg_ratio=0, long_span_anchors=False)
+    t = encode(gold, 14, list(range(1, 11)), sampling(neg_ratio=0, long_span_anchors=False))
     idx = _by_span(t)
     # [1,11) has IoU 9/11 > 0.7: offsets +1 (start moves right) and +1
     assert t.offsets[idx[(1, 11)]].tolist() == [1, 1]
@@ -34,27 +49,27 @@ def test_positive_offsets_move_both_ways():
 
 def test_ties_pair_with_earlier_gold():
     gold = numpy.array([[0, 2, 1], [2, 4, 2]])
-    t = encode(gold, 4, [4], neg_ratio=0, long_span_anchors=False)  # seed [0,4) ties 0.5/0.5
+    t = encode(gold, 4, [4], sampling(neg_ratio=0, long_span_anchors=False))  # seed [0,4) ties 0.5/0.5
     assert t.pair_spans[_by_span(t)[(0, 4)]].tolist() == [0, 2]
 
 
 def test_long_gold_is_added_and_anchored_seeds_reach_it():
     gold = numpy.array([[0, 7, 2]])
-    t = encode(gold, 9, [1, 2, 3], neg_ratio=0)
+    t = encode(gold, 9, [1, 2, 3], sampling(neg_ratio=0))
     idx = _by_span(t)
     assert t.positive[idx[(0, 7)]] and t.offsets[idx[(0, 7)]].tolist() == [0, 0]  # appended as in the code
     assert t.positive[idx[(0, 3)]] and t.offsets[idx[(0, 3)]].tolist() == [0, 4]  # shares the start
     assert t.positive[idx[(4, 7)]] and t.offsets[idx[(4, 7)]].tolist() == [-4, 0]  # shares the end
     assert t.weights[idx[(0, 3)]] == pytest.approx(3 / 7)
-    t_off = encode(gold, 9, [1, 2, 3], neg_ratio=0, long_span_anchors=False)
+    t_off = encode(gold, 9, [1, 2, 3], sampling(neg_ratio=0, long_span_anchors=False))
     assert not t_off.positive[_by_span(t_off)[(0, 3)]]
 
 
 def test_negative_downsampling_ratio():
     gold = numpy.array([[3, 4, 1]])
-    t = encode(gold, 30, list(range(1, 11)), neg_ratio=5, rng=numpy.random.default_rng(0))
+    t = encode(gold, 30, list(range(1, 11)), sampling(neg_ratio=5), numpy.random.default_rng(0))
     assert int(t.positive.sum()) == 1 and int((~t.positive).sum()) == 5 * 1 + 2
-    t2 = encode(numpy.zeros((0, 3)), 30, [1, 2], neg_ratio=5)
+    t2 = encode(numpy.zeros((0, 3)), 30, [1, 2], sampling(neg_ratio=5))
     assert len(t2) == 2 and not t2.positive.any()
 
 
@@ -69,7 +84,7 @@ def test_classifier_relabel_with_alpha2():
     adjusted = numpy.array([[1, 4], [1, 3], [5, 6]])
     pairs = numpy.array([[1, 4], [1, 4], [0, 0]])
     pair_labels = numpy.array([2, 2, 0])
-    labels, weights = classifier_targets(adjusted, pairs, pair_labels, alpha2=1.0, eta=1.0)
+    labels, weights = classifier_targets(adjusted, pairs, pair_labels, sampling(alpha2=1.0, eta=1.0))
     assert labels.tolist() == [2, 0, 0]
     assert weights.tolist() == pytest.approx([1.0, 1 - 2 / 3, 1.0])
 
@@ -77,9 +92,9 @@ def test_classifier_relabel_with_alpha2():
 def test_decode_drops_none_dedupes_and_thresholds():
     adjusted = numpy.array([[0, 2], [0, 2], [3, 4], [5, 6]])
     probs = numpy.array([[0.1, 0.9, 0.0], [0.2, 0.8, 0.0], [0.9, 0.05, 0.05], [0.5, 0.1, 0.4]])
-    out = decode(adjusted, probs, threshold=0.45)
+    out = decode(adjusted, probs, decoder(threshold=0.45))
     assert out.spans.tolist() == [[0, 2, 0]] and out.scores.tolist() == pytest.approx([0.9])
-    out = decode(adjusted, probs, use_soft_nms=False, threshold=0.0)
+    out = decode(adjusted, probs, decoder(soft_nms=False, threshold=0.0))
     assert sorted(out.spans.tolist()) == [[0, 2, 0]]  # [5,6) argmax is None
 
 
@@ -99,12 +114,12 @@ def test_encode_decode_round_trip(raw):
     for s, e, label in sorted(gold):
         by_bounds.setdefault((s, e), label)
     gold_arr = numpy.asarray([(s, e, l) for (s, e), l in by_bounds.items()], dtype="int64").reshape(-1, 3)
-    t = encode(gold_arr, length, list(range(1, 11)), neg_ratio=0)
+    t = encode(gold_arr, length, list(range(1, 11)), sampling(neg_ratio=0))
     pos = t.positive
     adjusted = t.spans[pos] + t.offsets[pos]
-    labels, weights = classifier_targets(adjusted, t.pair_spans[pos], t.pair_labels[pos], alpha2=1.0, eta=1.0)
+    labels, weights = classifier_targets(adjusted, t.pair_spans[pos], t.pair_labels[pos], sampling(alpha2=1.0, eta=1.0))
     assert (labels == t.labels[pos]).all()  # relabelling agrees with stage 1 on perfect offsets
     probs = numpy.eye(4)[labels] * 0.99 + 0.0025
-    out = decode(adjusted, probs, use_soft_nms=False, threshold=0.45)
+    out = decode(adjusted, probs, decoder(soft_nms=False, threshold=0.45))
     got = {(s, e, l + 1) for s, e, l in out.spans.tolist()}
     assert got == {(s, e, l) for (s, e), l in by_bounds.items()}

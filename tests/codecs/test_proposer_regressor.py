@@ -112,13 +112,13 @@ def test_more_proposals_than_gold_hungarian_then_leftovers(seed):
 def test_greedy_step_can_give_a_gold_several_proposals_and_ties_prefer_gold():
     cost = numpy.asarray([[0.1], [0.2], [0.7]])
     none_cost = numpy.asarray([5.0, 0.5, 0.7])  # proposal 2: tie between gold 0 and None
-    assert assign(cost, none_cost).targets.tolist() == [0, 0, 0]
+    assert assign(cost, none_cost, one_to_many=True).targets.tolist() == [0, 0, 0]
     assert assign(cost, none_cost, one_to_many=False).targets.tolist() == [0, -1, -1]
 
 
 def test_out_of_reach_costs_are_large_but_fine():
     cost = numpy.asarray([[FLOOR, 0.3], [FLOOR, FLOOR], [0.2, FLOOR]])
-    match = assign(cost, numpy.asarray([1.0, 1.0, 1.0]))
+    match = assign(cost, numpy.asarray([1.0, 1.0, 1.0]), one_to_many=True)
     assert match.targets.tolist() == [1, -1, 0] and match.n_unmatched_gold == 0
 
 
@@ -129,9 +129,9 @@ def test_no_gold_sends_every_proposal_to_none(one_to_many):
 
 
 def test_no_proposal_counts_every_gold_as_unmatched():
-    match = assign(numpy.zeros((0, 4)), numpy.zeros(0))
+    match = assign(numpy.zeros((0, 4)), numpy.zeros(0), one_to_many=True)
     assert match.targets.shape == (0,) and match.n_unmatched_gold == 4
-    assert assign(numpy.zeros((0, 0)), numpy.zeros(0)).n_unmatched_gold == 0
+    assert assign(numpy.zeros((0, 0)), numpy.zeros(0), one_to_many=True).n_unmatched_gold == 0
 
 
 @pytest.mark.parametrize("bad", [numpy.nan, numpy.inf])
@@ -139,11 +139,11 @@ def test_non_finite_costs_raise(bad):
     cost = numpy.ones((2, 2))
     cost[1, 0] = bad
     with pytest.raises(ValueError, match="NaN" if numpy.isnan(bad) else "inf"):
-        assign(cost, numpy.ones(2))
+        assign(cost, numpy.ones(2), one_to_many=True)
     with pytest.raises(ValueError):
-        assign(numpy.ones((2, 2)), numpy.asarray([1.0, bad]))
+        assign(numpy.ones((2, 2)), numpy.asarray([1.0, bad]), one_to_many=True)
     with pytest.raises(ValueError):
-        assign(numpy.ones((2, 2)), numpy.ones(3))
+        assign(numpy.ones((2, 2)), numpy.ones(3), one_to_many=True)
 
 
 # --- Algorithm 2 -------------------------------------------------------------

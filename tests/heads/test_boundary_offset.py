@@ -12,12 +12,14 @@ from spacy_nested.heads.boundary_offset import (
     length_groups,
 )
 
+from .defaults import head_args
+
 D, M = 12, 3
 
 
 def _head(**kw) -> BoundaryOffsetHead:
     torch.manual_seed(0)
-    head = BoundaryOffsetHead(lstm_hidden=8, biaffine_hidden=10, n_inputs=D, n_labels=M, **kw)
+    head = BoundaryOffsetHead(**head_args("boundary_offset", lstm_hidden=8, biaffine_hidden=10, **kw), n_inputs=D, n_labels=M)
     for module in head.modules():  # make the zero-initialised conditional terms matter
         if isinstance(module, torch.nn.Linear) and module.weight.abs().sum() == 0:
             torch.nn.init.normal_(module.weight, std=0.1)
@@ -133,13 +135,13 @@ def test_cell_linear_equals_linear_on_the_concatenation():
 
 
 def test_resize_and_dims():
-    head = BoundaryOffsetHead(lstm_hidden=4, biaffine_hidden=6)
+    head = BoundaryOffsetHead(**head_args("boundary_offset", lstm_hidden=4, biaffine_hidden=6))
     head.resize(n_inputs=7, n_labels=2)
     assert head.dims() == {"n_inputs": 7, "n_labels": 2}
     assert head(torch.randn(1, 3, 7), torch.tensor([3]))[0].shape == (2 * 9, 10)
     assert head(torch.zeros(0, 0, 7), torch.zeros(0, dtype=torch.long))[0].shape == (0, 10)
     with pytest.raises(ValueError, match="lstm_hidden"):
-        BoundaryOffsetHead(lstm_hidden=0)
+        BoundaryOffsetHead(**head_args("boundary_offset", lstm_hidden=0))
 
 
 def test_paper_reading_of_eq5_replaces_the_scores():

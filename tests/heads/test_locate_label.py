@@ -2,6 +2,8 @@ import torch
 
 from spacy_nested.heads.locate_label import LocateLabelHead, adjust_spans
 
+from .defaults import head_args
+
 
 def test_adjust_rounds_half_up_not_half_to_even():
     starts = torch.tensor([5, 5, 5, 5])
@@ -24,7 +26,7 @@ def test_adjust_moves_both_ways_clamps_and_falls_back():
 
 def _head(**kw):
     torch.manual_seed(0)
-    return LocateLabelHead(hidden_width=8, **kw).resize(4, 3)
+    return LocateLabelHead(**head_args("locate_label", hidden_width=8, **kw)).resize(4, 3)
 
 
 def test_outputs_and_shapes_in_training():

@@ -12,6 +12,8 @@ from spacy_nested.heads.proposer_regressor import (
     level_widths,
 )
 
+from .defaults import head_args
+
 D, M, W = 10, 3, 4
 C = (2 * W + 1) * W
 SWITCHES_OFF = [
@@ -32,8 +34,8 @@ CODE_CHOICES.append({"pool": "max", "query": "fused", "gate": "ffn"})
 
 def _head(**kw) -> ProposerRegressorHead:
     torch.manual_seed(0)
-    args = dict(hidden_width=16, n_heads=4, ffn_width=32, n_layers=2, max_width=W, n_inputs=D, n_labels=M)
-    args.update(kw)
+    args = head_args("proposer_regressor", hidden_width=16, n_heads=4, ffn_width=32, n_layers=2, max_width=W)
+    args.update(n_inputs=D, n_labels=M, **kw)
     return ProposerRegressorHead(**args).eval()
 
 
@@ -220,9 +222,9 @@ def test_resize_dims_and_empty_input():
         assert pointer.requires_grad and types.requires_grad
         assert head.n_scored == 0 and head.n_attended == 0
     with pytest.raises(ValueError, match="n_heads"):
-        ProposerRegressorHead(hidden_width=10, n_heads=4)
+        ProposerRegressorHead(**head_args("proposer_regressor", hidden_width=10, n_heads=4))
     with pytest.raises(ValueError, match="gate"):
-        ProposerRegressorHead(gate="lstm")
+        ProposerRegressorHead(**head_args("proposer_regressor", gate="lstm"))
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -236,6 +238,6 @@ def test_half_precision_masks_stay_finite(dtype):
 
 
 def test_default_head_runs():
-    head = ProposerRegressorHead(n_inputs=8, n_labels=2).eval()
+    head = ProposerRegressorHead(**head_args("proposer_regressor"), n_inputs=8, n_labels=2).eval()
     pointer, types = head(torch.randn(2, 5, 8), torch.tensor([5, 2]))
     assert pointer.shape == (7, 33 * 16) and types.shape == (7, 3)

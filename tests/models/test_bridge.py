@@ -10,6 +10,8 @@ from spacy_nested.models.bridge import (
 )
 from spacy_nested.heads.locate_label import LocateLabelHead
 
+from tests.heads.defaults import head_args
+
 
 class _Shim:
     device = torch.device("cpu")
@@ -49,9 +51,9 @@ def test_outputs_convert_and_only_float_outputs_get_gradients():
 
 
 def test_head_serialization_restores_sizes_and_weights():
-    head = LocateLabelHead(hidden_width=8).resize(5, 3)
+    head = LocateLabelHead(**head_args("locate_label", hidden_width=8)).resize(5, 3)
     data = serialize_head(head)
-    fresh = deserialize_head(LocateLabelHead(hidden_width=8), data, torch.device("cpu"))
+    fresh = deserialize_head(LocateLabelHead(**head_args("locate_label", hidden_width=8)), data, torch.device("cpu"))
     assert fresh.dims() == {"n_inputs": 5, "n_labels": 3}
     for (k, v), (k2, v2) in zip(head.state_dict().items(), fresh.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)

@@ -12,7 +12,7 @@ NAME = "boundary_offset_ner"
 
 
 def test_one_sided_loss_masks_the_lower_triangle():
-    nlp = build_nlp(NAME, config={"loss_both_triangles": False})
+    nlp = build_nlp(NAME, config={"loss": {"both_triangles": False}})
     nlp.initialize(lambda: make_examples(nlp))
     pipe = nlp.get_pipe(NAME)
     gold = [numpy.asarray([[0, 2, 1]])]
@@ -35,5 +35,5 @@ def test_offset_range_is_configurable_and_saved(S, tmp_path):
 
 
 def test_unknown_decode_rule_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown decode_rule 'nearest'"):
-        build_nlp(NAME, config={"decode_rule": "nearest"})
+    with pytest.raises(ValueError, match="unknown decode rule 'nearest'"):
+        build_nlp(NAME, config={"decoder": {"rule": "nearest"}})

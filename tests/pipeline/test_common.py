@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from spacy_nested.pipeline.base import chunk_segments
+from spacy_nested.spans import chunk_segments
 from spacy_nested.spans import ScoredSpans
 
 from .nested_fixture import LABELS, SENTENCES, build_nlp, make_doc, make_examples, train
@@ -114,7 +114,7 @@ def test_prediction_alone_equals_prediction_among_longer_docs(trained):
 @pytest.mark.parametrize("name", WINDOWED)
 def test_windows_are_stitched_and_a_span_across_an_edge_is_found_once(name, monkeypatch):
     """A perfect window detector: every window reports the true spans it contains."""
-    nlp = build_nlp(name, config={"max_length": 10, "window_overlap": 4})
+    nlp = build_nlp(name, config={"segmenter": {"max_length": 10, "overlap": 4}})
     nlp.initialize(lambda: make_examples(nlp))
     pipe = nlp.get_pipe(name)
     truth = [(2, 5, 0), (8, 11, 1), (9, 10, 2), (14, 17, 0), (20, 22, 3)]  # (8, 11) crosses the edge at 10
@@ -277,12 +277,13 @@ def test_chunked_prediction_equals_one_forward_pass(trained):
     pipe = nlp.get_pipe(name)
     texts = [text for text, _ in SENTENCES] * 3
     whole = list(nlp.pipe(texts, batch_size=64))
-    pipe.cfg["predict_chunk_tokens"] = 12  # about one sentence per forward pass
+    default = pipe.model.attrs["chunk_tokens"]
+    pipe.model.attrs["chunk_tokens"] = 12  # about one sentence per forward pass
     try:
         assert len(chunk_segments(pipe.segments(whole), 12)) > len(SENTENCES)
         _assert_same(whole, nlp.pipe(texts, batch_size=64))
     finally:
-        del pipe.cfg["predict_chunk_tokens"]
+        pipe.model.attrs["chunk_tokens"] = default
 
 
 def test_chunk_segments_keeps_order_and_budget():

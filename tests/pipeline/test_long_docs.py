@@ -13,7 +13,7 @@ import pytest
 from spacy.tokens import Doc
 
 from spacy_nested.models.bridge import get_torch_head
-from spacy_nested.pipeline.base import PREDICT_CHUNK_TOKENS
+from spacy_nested.models.detector import PREDICT_CHUNK_TOKENS
 
 from .nested_fixture import LABELS, SENTENCES, build_nlp, make_examples
 
@@ -37,7 +37,7 @@ def _long_doc(nlp, with_sentences: bool) -> Doc:
 
 @pytest.fixture(scope="module", params=["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner"])
 def detector(request):
-    config = {} if request.param == "locate_label_ner" else {"max_length": WINDOW, "window_overlap": OVERLAP}
+    config = {} if request.param == "locate_label_ner" else {"segmenter": {"max_length": WINDOW, "overlap": OVERLAP}}
     nlp = build_nlp(request.param, config=config)
     nlp.initialize(lambda: make_examples(nlp))
     return request.param, nlp
@@ -72,7 +72,7 @@ def test_cost_of_a_20k_token_doc_is_bounded_by_the_window(detector, with_sentenc
     covered = _covered(segments)
     M = len(pipe.labels)
     if name == "locate_label_ner":
-        width = max(pipe.cfg["seed_widths"])
+        width = max(pipe.seed_widths)
         assert covered == N_TOKENS  # no windows: sentences, or the whole doc
         assert 0 < head.n_scored <= width * N_TOKENS  # K ≤ w·N seeds
         assert head.n_classified <= head.n_scored
@@ -92,7 +92,7 @@ def test_cost_of_a_20k_token_doc_is_bounded_by_the_window(detector, with_sentenc
 @pytest.mark.parametrize("name", ["boundary_offset_ner", "proposer_regressor_ner"])
 def test_without_windows_a_windowed_detector_scores_the_whole_doc(name):
     """The counters are real: switching the windows off makes the cost quadratic."""
-    nlp = build_nlp(name, config={"max_length": None})
+    nlp = build_nlp(name, config={"segmenter": {"max_length": None}})
     nlp.initialize(lambda: make_examples(nlp))
     _run(nlp, Doc(nlp.vocab, words=_words(400)))
     head = get_torch_head(nlp.get_pipe(name).model)

@@ -12,8 +12,8 @@ from .test_common import _spans
 NAME = "proposer_regressor_ner"
 
 
-def _initialized(**config):
-    nlp = build_nlp(NAME, config=config)
+def _initialized(**loss):
+    nlp = build_nlp(NAME, config={"loss": loss} if loss else None)
     nlp.initialize(lambda: make_examples(nlp))
     return nlp, nlp.get_pipe(NAME)
 
@@ -33,8 +33,8 @@ def _table(pipe):
 
 
 def test_sum_reduction_is_the_mean_times_the_proposals():
-    _, summed = _initialized(loss_reduction="sum")
-    _, mean = _initialized(loss_reduction="mean")
+    _, summed = _initialized(reduction="sum")
+    _, mean = _initialized(reduction="mean")
     gold = [(0, 2, 1), (1, 2, 2)]
     loss_sum, _ = _loss(summed, 5, gold)
     loss_mean, _ = _loss(mean, 5, gold)
@@ -54,7 +54,7 @@ def test_more_gold_than_proposals_is_counted_not_silently_dropped(caplog):
 
 
 def test_every_proposal_pays_none_without_gold():
-    _, pipe = _initialized(loss_reduction="mean")
+    _, pipe = _initialized(reduction="mean")
     loss, (pointer, types) = _loss(pipe, 4, [])
     expected = -torch.log_softmax(types, dim=-1)[:, -1].mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
@@ -68,7 +68,7 @@ def test_leftover_proposals_take_their_argmin_target_only_one_to_many():
     gold = numpy.asarray([[1, 3, 1]])
     costs = {}
     for one_to_many in (True, False):
-        _, pipe = _initialized(one_to_many=one_to_many, loss_reduction="mean")
+        _, pipe = _initialized(one_to_many=one_to_many, reduction="mean")
         n, C = 6, len(_table(pipe))
         pointer, types = torch.zeros(n, C), torch.zeros(n, len(pipe.labels) + 1)
         reach = candidate_index(gold[:, :2], n, pipe.max_width)[:, 0]
@@ -81,8 +81,8 @@ def test_leftover_proposals_take_their_argmin_target_only_one_to_many():
 
 
 def test_unknown_loss_reduction_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown loss_reduction 'max'"):
-        build_nlp(NAME, config={"loss_reduction": "max"})
+    with pytest.raises(ValueError, match="unknown loss reduction 'max'"):
+        build_nlp(NAME, config={"loss": {"reduction": "max"}})
 
 
 @pytest.mark.parametrize(

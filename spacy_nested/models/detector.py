@@ -1,0 +1,117 @@
+"""The span detector model: an encoder, then a torch head over segments.
+
+``build_span_detector(tok2vec, head, attrs=...)`` chains any
+``Model[List[Doc], List[Floats2d]]`` (``spacy.Tok2VecListener.v1``,
+``spacy-transformers.TransformerListener.v1``, an inline ``spacy.Tok2Vec.v2``)
+with the torch head wrapped by ``bridge.wrap_head``. It exposes the refs
+``tok2vec`` and ``head`` (as spancat's model does) and, in ``model.attrs``,
+the head settings the component needs to build targets and decode (the
+architecture puts them there), plus ``chunk_tokens``.
+
+The model owns both of its uses:
+
+* training: ``model.begin_update((docs, segments, extras))`` gives the
+  head's outputs and one backprop through head and encoder;
+* prediction: ``predict_segments(model, docs, segments, extras=..., decode=...)``
+  runs the encoder once over the docs, then the head over consecutive runs of
+  segments of at most ``model.attrs["chunk_tokens"]`` tokens, decoding each
+  run before scoring the next: a batch of short sentences is one run, and a
+  20,000-token document holds the head's outputs of one run at a time instead
+  of those of all its windows. Segments are independent, so the run size never
+  changes a prediction.
+
+Both go through ``_score``, the one place where encoder output meets the head.
+"""
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from spacy.tokens import Doc
+from thinc.api import Model
+from thinc.types import Floats2d
+
+from ..spans import ScoredSpans, Segment, chunk_segments
+from .bridge import Extras, resize_head, wrap_head
+
+DetectorInput = Tuple[List[Doc], List[Segment], Extras]
+ExtrasFn = Callable[[Sequence[Segment]], Extras]
+DecodeFn = Callable[[Sequence[Any], Extras, Sequence[Segment]], List[ScoredSpans]]
+PREDICT_CHUNK_TOKENS = 4096  # tokens of segments per forward pass of the head at prediction
+
+
+def build_span_detector(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    head: torch.nn.Module,
+    *,
+    attrs: Dict[str, Any],
+    mixed_precision: bool,
+) -> Model[DetectorInput, Tuple[Any, ...]]:
+    """chain(tok2vec, torch head) with segment padding between them."""
+    wrapper = wrap_head(head, mixed_precision=mixed_precision)
+    return Model(
+        "span_detector",
+        forward,
+        init=init,
+        layers=[tok2vec, wrapper],
+        refs={"tok2vec": tok2vec, "head": wrapper},
+        dims={"nI": None, "nO": None},
+        attrs={"chunk_tokens": PREDICT_CHUNK_TOKENS, **attrs},
+    )
+
+
+def forward(model: Model, inputs: DetectorInput, is_train: bool) -> Tuple[Tuple[Any, ...], Callable]:
+    docs, segments, extras = inputs
+    vectors, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
+    outputs, backprop_head = _score(model, vectors, segments, extras, is_train)
+
+    def backprop(d_outputs: Sequence[Any]) -> Any:
+        return backprop_tok2vec(backprop_head(d_outputs))
+
+    return outputs, backprop
+
+
+def predict_segments(
+    model: Model, docs: List[Doc], segments: Sequence[Segment], *, extras: ExtrasFn, decode: DecodeFn
+) -> List[ScoredSpans]:
+    """The decoded spans of every segment, in order (see the module docstring).
+
+    ``extras(chunk)`` gives the head's integer inputs for a run of segments,
+    ``decode(outputs, extras, chunk)`` one ``ScoredSpans`` per segment of it
+    from the head's outputs as numpy arrays.
+    """
+    if not segments:
+        return []
+    vectors = model.get_ref("tok2vec").predict(docs)
+    found: List[ScoredSpans] = []
+    for chunk in chunk_segments(segments, int(model.attrs["chunk_tokens"])):
+        chunk_extras = extras(chunk)
+        outputs, _ = _score(model, vectors, chunk, chunk_extras, False)
+        found.extend(decode([model.ops.to_numpy(o) for o in outputs], chunk_extras, chunk))
+    return found
+
+
+def _score(
+    model: Model, vectors: List[Floats2d], segments: Sequence[Segment], extras: Extras, is_train: bool
+) -> Tuple[Tuple[Any, ...], Callable]:
+    return model.get_ref("head")((vectors, list(segments), extras), is_train)
+
+
+def init(model: Model, X: Optional[DetectorInput] = None, Y: Optional[Sequence[str]] = None) -> None:
+    """Initialize the encoder, then size the head: ``Y`` is the label list."""
+    if Y is None:
+        raise ValueError("Initialize a span detector with Y = its list of labels.")
+    tok2vec = model.get_ref("tok2vec")
+    docs = X[0] if X is not None else None
+    tok2vec.initialize(X=docs)
+    n_in = _output_width(tok2vec, docs)
+    model.set_dim("nI", n_in, force=True)
+    model.set_dim("nO", len(Y), force=True)
+    resize_head(model.get_ref("head"), n_in, len(Y))
+
+
+def _output_width(tok2vec: Model, docs: Optional[List[Doc]]) -> int:
+    for node in [tok2vec, *tok2vec.walk()]:
+        if node.has_dim("nO") and node.get_dim("nO"):
+            return int(node.get_dim("nO"))
+    if docs:
+        return int(tok2vec.predict(docs[:1])[0].shape[1])
+    raise ValueError("Cannot infer the encoder width: give the listener a width or initialize with examples.")

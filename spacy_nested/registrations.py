@@ -1,0 +1,58 @@
+"""Every registered function of the package, in one place (as spaCy's ``registrations.py``).
+
+The functions themselves live where their idea lives, most of them in modules
+that import no spaCy (``spans``, ``codecs``, ``heads``); this module puts them
+in spaCy's registries. The component factories register themselves with
+``@Language.factory`` beside their code in ``pipeline/``, whose modules import
+this one, and ``pyproject.toml`` declares the same names as entry points, so a
+config needs no ``--code``.
+
+Settings groups of the factories (``[components.NAME.<group>]`` in a config):
+
+=============  ==========================================  ========================
+group          registered name                             detectors
+=============  ==========================================  ========================
+segmenter      ``spacy_nested.segments.v1``                all three
+seed_widths    ``spacy_nested.window_seeds.v1``            locate_label_ner
+sampling       ``spacy_nested.locate_label_sampling.v1``   locate_label_ner
+loss           ``spacy_nested.<detector>_loss.v1``         each its own
+decoder        ``spacy_nested.soft_nms.v1``                locate_label_ner
+decoder        ``spacy_nested.offset_votes.v1``            boundary_offset_ner
+=============  ==========================================  ========================
+"""
+from spacy.util import registry
+
+from .codecs.boundary_offset import VoteDecoder
+from .codecs.locate_label import Sampling, SoftNMSDecoder
+from .heads.losses import BoundaryOffsetLoss, LocateLabelLoss, ProposerRegressorLoss
+from .models.architectures import (
+    build_boundary_offset_model,
+    build_locate_label_model,
+    build_proposer_regressor_model,
+)
+from .scoring import make_nested_scorer
+from .spans import Segmenter, make_window_seeds
+from .tokenizer import create_whitespace_tokenizer
+
+ARCHITECTURES = {
+    "spacy_nested.LocateLabel.v1": build_locate_label_model,
+    "spacy_nested.BoundaryOffset.v1": build_boundary_offset_model,
+    "spacy_nested.ProposerRegressor.v1": build_proposer_regressor_model,
+}
+MISC = {
+    "spacy_nested.segments.v1": Segmenter,
+    "spacy_nested.window_seeds.v1": make_window_seeds,
+    "spacy_nested.locate_label_sampling.v1": Sampling,
+    "spacy_nested.locate_label_loss.v1": LocateLabelLoss,
+    "spacy_nested.boundary_offset_loss.v1": BoundaryOffsetLoss,
+    "spacy_nested.proposer_regressor_loss.v1": ProposerRegressorLoss,
+    "spacy_nested.soft_nms.v1": SoftNMSDecoder,
+    "spacy_nested.offset_votes.v1": VoteDecoder,
+}
+
+for name, func in ARCHITECTURES.items():
+    registry.architectures.register(name, func=func)
+for name, func in MISC.items():
+    registry.misc.register(name, func=func)
+registry.scorers.register("spacy_nested.nested_scorer.v1", func=make_nested_scorer)
+registry.tokenizers.register("spacy_nested.WhitespaceTokenizer.v1", func=create_whitespace_tokenizer)

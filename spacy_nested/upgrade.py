@@ -1,0 +1,64 @@
+"""Move the flat settings of older configs into the registered groups that hold them now.
+
+Configs and pipelines written before the settings groups (``segmenter``,
+``sampling``, ``loss``, ``decoder``) name their settings at the top of a
+component block, for example ``[components.locate_label_ner] nms_iou = 0.7``.
+spaCy refuses them ("unexpected argument") before a factory runs, so they
+cannot keep working; ``upgrade_config`` moves each one to its new place
+(each detector's ``MOVED``: ``nms_iou`` -> ``decoder.iou_threshold``), filling
+the rest of a group from the factory's default config, and
+``upgrade_pipeline`` does that to a saved pipeline's ``config.cfg`` and drops
+the moved settings from each component's stored ``cfg``. Weights are untouched
+and predictions do not change (``tests/test_saved_pipelines.py``).
+
+    python -m spacy_nested upgrade-config training/genia/cpu/locate_label/model-best
+    python -m spacy_nested upgrade-config my_old.cfg
+"""
+import copy
+from pathlib import Path
+from typing import Dict, List, Mapping, Tuple
+
+import srsly
+from spacy.language import Language
+from thinc.api import Config
+
+from .pipeline import boundary_offset, locate_label, proposer_regressor
+
+MOVED: Dict[str, Mapping[str, str]] = {
+    "locate_label_ner": locate_label.MOVED,
+    "boundary_offset_ner": boundary_offset.MOVED,
+    "proposer_regressor_ner": proposer_regressor.MOVED,
+}
+KEPT_CFG = ("labels", "spans_key")  # what the components store in cfg now
+
+
+def upgrade_config(config: Config) -> Tuple[Config, List[str]]:
+    """A copy of ``config`` with every moved setting in its group, and what moved (one line each)."""
+    config = copy.deepcopy(config)
+    moves: List[str] = []
+    for name, block in config.get("components", {}).items():
+        moved = MOVED.get(block.get("factory", ""), {})
+        defaults = Language.get_factory_meta(block["factory"]).default_config if moved else {}
+        for key in [k for k in block if k in moved]:
+            group, field = moved[key].split(".")
+            if group not in block:
+                block[group] = copy.deepcopy(dict(defaults[group]))
+            block[group][field] = block.pop(key)
+            moves.append(f"[components.{name}] {key} -> [components.{name}.{group}] {field}")
+    return config, moves
+
+
+def upgrade_pipeline(path: Path) -> List[str]:
+    """Upgrade a config file, or a pipeline folder (its config.cfg and components' cfg), in place."""
+    config_path = path / "config.cfg" if path.is_dir() else path
+    config = Config().from_disk(config_path, interpolate=False)
+    upgraded, moves = upgrade_config(config)
+    if moves:
+        upgraded.to_disk(config_path, interpolate=False)
+    if path.is_dir():
+        for name, block in upgraded.get("components", {}).items():
+            cfg_path = path / name / "cfg"
+            if block.get("factory") in MOVED and cfg_path.exists():
+                stored = srsly.read_json(cfg_path)
+                srsly.write_json(cfg_path, {k: v for k, v in stored.items() if k in KEPT_CFG})
+    return moves
