@@ -32,15 +32,15 @@ PIPELINES: Dict[str, Dict] = {
     "locate_label": {"config": "configs/genia_locate_label_cpu.cfg", "overrides": [], "what": "locate_label_ner as configured"},
     "locate_label_soft": {
         "config": "configs/genia_locate_label_cpu.cfg",
-        "overrides": ["--components.locate_label_ner.soft_examples", "true"],
-        "load": {"threshold": 0.6},
+        "overrides": ["--components.locate_label_ner.sampling.soft_examples", "true"],
+        "load": {"decoder": {"threshold": 0.6}},
         "what": "locate_label_ner with soft examples (eta 1), delta 0.6 tuned on dev",
     },
     "locate_label_paper": {
         "config": "configs/genia_locate_label_cpu.cfg",
         "overrides": [
-            "--components.locate_label_ner.neg_ratio", "5.0",
-            "--components.locate_label_ner.soft_examples", "true",
+            "--components.locate_label_ner.sampling.neg_ratio", "5.0",
+            "--components.locate_label_ner.sampling.soft_examples", "true",
         ],
         "what": "locate_label_ner with the paper's negative sampling 1:5, soft examples and delta 0.45",
     },
@@ -48,7 +48,7 @@ PIPELINES: Dict[str, Dict] = {
         "config": "configs/genia_locate_label_cpu.cfg",
         "overrides": [
             "--components.locate_label_ner.seed_widths.max_width", "4",
-            "--components.locate_label_ner.soft_examples", "true",
+            "--components.locate_label_ner.sampling.soft_examples", "true",
         ],
         "what": "locate_label_ner, windows 1-4: entities of 5+ tokens only through regression",
     },
@@ -59,7 +59,7 @@ PIPELINES: Dict[str, Dict] = {
     },
     "boundary_offset_upper": {
         "config": "configs/genia_boundary_offset_cpu.cfg",
-        "overrides": ["--components.boundary_offset_ner.loss_both_triangles", "false"],
+        "overrides": ["--components.boundary_offset_ner.loss.both_triangles", "false"],
         "what": "boundary_offset_ner, loss on the upper triangle only (the paper's valid spans)",
     },
     "boundary_offset_lowdrop": {
@@ -80,7 +80,7 @@ PIPELINES: Dict[str, Dict] = {
             "config": "configs/genia_boundary_offset_cpu.cfg",
             "overrides": [],
             "model_from": "boundary_offset",
-            "load": {"decode_rule": rule},
+            "load": {"decoder": {"rule": rule}},
             "what": f"boundary_offset_ner as configured, decoding rule '{rule}'",
         }
         for rule in ("centre", "all", "paper")
@@ -160,25 +160,23 @@ def _python(code: str, *args: str) -> Dict:
     return json.loads(_run([sys.executable, "-c", code, *args]).strip().splitlines()[-1])
 
 
-# Decoding settings (cfg) to change after loading: a component's cfg is read from
-# disk by from_disk, after the factory arguments, so spacy.load(config=...) cannot.
+# Settings to change at load time ("load": decoding settings, as config overrides of the
+# detector's component block; the settings groups are rebuilt from the config on load).
 LOAD_OVERRIDES = """
-for _name, _pipe in nlp.pipeline:
-    if _name.endswith("_ner"):
-        _pipe.cfg.update(json.loads(sys.argv[-1]))
+from spacy.util import load_config
+_names = [n for n, c in load_config(sys.argv[1] + "/config.cfg")["components"].items() if c.get("factory", "").endswith("_ner")]
+nlp = spacy.load(sys.argv[1], config={"components": {n: json.loads(sys.argv[-1]) for n in _names}})
 """
 
 SWITCHES = """
 import json, sys, spacy
-nlp = spacy.load(sys.argv[1])
 LOAD_OVERRIDES
 cfg = {}
 for name, comp in nlp.config["components"].items():
     if comp.get("factory", "").endswith("_ner"):
         model = {k: v for k, v in comp["model"].items() if not isinstance(v, dict)}
-        cfg = {k: v for k, v in comp.items() if k not in ("model", "scorer", "factory")}
+        cfg = {k: v for k, v in comp.items() if k not in ("model", "scorer", "factory")}  # as used, after "load"
         cfg["model"] = model
-        cfg.update({k: v for k, v in nlp.get_pipe(name).cfg.items() if k != "labels"})  # as used, after "load"
 print(json.dumps(cfg))
 """
 
@@ -186,7 +184,6 @@ ACCURACY = """
 import json, sys, spacy
 from spacy.tokens import DocBin
 from spacy_nested.scoring import score_by_length
-nlp = spacy.load(sys.argv[1])
 LOAD_OVERRIDES
 gold = list(DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab))
 pred = nlp.pipe([g.text for g in gold], batch_size=256)
@@ -200,7 +197,6 @@ print(json.dumps({"dev": scores, "recall_5plus": tp / n_gold if n_gold else 0.0,
 MEMORY = """
 import json, resource, sys, spacy
 from spacy.tokens import DocBin
-nlp = spacy.load(sys.argv[1])
 LOAD_OVERRIDES
 words = []
 for doc in DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab):

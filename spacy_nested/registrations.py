@@ -50,9 +50,9 @@ MISC = {
     "spacy_nested.offset_votes.v1": VoteDecoder,
 }
 
-for name, func in ARCHITECTURES.items():
-    registry.architectures.register(name, func=func)
-for name, func in MISC.items():
-    registry.misc.register(name, func=func)
+for name, build in ARCHITECTURES.items():
+    registry.architectures.register(name, func=build)
+for name, make in MISC.items():
+    registry.misc.register(name, func=make)
 registry.scorers.register("spacy_nested.nested_scorer.v1", func=make_nested_scorer)
 registry.tokenizers.register("spacy_nested.WhitespaceTokenizer.v1", func=create_whitespace_tokenizer)

@@ -21,7 +21,7 @@ Registered names (``registrations.py``): ``spacy_nested.window_seeds.v1``,
 """
 import heapq
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, TypeVar
+from typing import List, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy
 
@@ -291,7 +291,10 @@ def stitch(parts: Sequence[ScoredSpans], bounds: Sequence[Tuple[int, int]]) -> S
     scores = numpy.concatenate([p.scores for p in parts])
     source = numpy.concatenate([numpy.full(len(p), k) for k, p in enumerate(parts)]).astype("int64")
     b = numpy.asarray(bounds, dtype="int64").reshape(-1, 2)
-    straddled = lambda x: ((b[:, 0][None, :] < x[:, None]) & (x[:, None] < b[:, 1][None, :])).any(axis=1)
+
+    def straddled(x: numpy.ndarray) -> numpy.ndarray:
+        return numpy.asarray(((b[:, 0][None, :] < x[:, None]) & (x[:, None] < b[:, 1][None, :])).any(axis=1))
+
     soft_left, soft_right = straddled(b[:, 0]), straddled(b[:, 1])
     if len(spans) == 0 or not (soft_left.any() or soft_right.any()):
         return ScoredSpans(spans.astype("int64"), scores.astype("float32"))
@@ -341,7 +344,7 @@ def chunk_segments(segments: Sequence[Segment], max_tokens: int) -> List[List[Se
 Rows = TypeVar("Rows")  # anything sliced along its first axis: a numpy array or a torch tensor
 
 
-def split_rows(rows: Rows, sizes: Sequence[int]) -> List[Rows]:
+def split_rows(rows: Rows, sizes: Union[Sequence[int], numpy.ndarray]) -> List[Rows]:
     """Consecutive slices of ``rows`` of ``sizes[i]`` rows each (one per segment)."""
     bounds = numpy.concatenate([[0], numpy.cumsum(numpy.asarray(sizes, dtype="int64"))]).tolist()
     return [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])]  # type: ignore[index]

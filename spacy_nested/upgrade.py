@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Tuple
 
 import srsly
+import typer
 from spacy.language import Language
 from thinc.api import Config
+from wasabi import msg
 
+from ._cli_util import app, fail
 from .pipeline import boundary_offset, locate_label, proposer_regressor
 
 MOVED: Dict[str, Mapping[str, str]] = {
@@ -38,7 +41,7 @@ def upgrade_config(config: Config) -> Tuple[Config, List[str]]:
     moves: List[str] = []
     for name, block in config.get("components", {}).items():
         moved = MOVED.get(block.get("factory", ""), {})
-        defaults = Language.get_factory_meta(block["factory"]).default_config if moved else {}
+        defaults = (Language.get_factory_meta(block["factory"]).default_config or {}) if moved else {}
         for key in [k for k in block if k in moved]:
             group, field = moved[key].split(".")
             if group not in block:
@@ -62,3 +65,18 @@ def upgrade_pipeline(path: Path) -> List[str]:
                 stored = srsly.read_json(cfg_path)
                 srsly.write_json(cfg_path, {k: v for k, v in stored.items() if k in KEPT_CFG})
     return moves
+
+
+@app.command("upgrade-config")
+def upgrade_config_cli(
+    path: Path = typer.Argument(..., help="A config file, or a saved pipeline folder (its config.cfg)", exists=True),
+) -> None:
+    """Move the flat detector settings of an older config or pipeline into their groups, in place."""
+    try:
+        moves = upgrade_pipeline(path)
+    except (OSError, ValueError, KeyError) as err:
+        fail(f"{path}: {err}")
+    if not moves:
+        msg.info(f"{path}: nothing to upgrade")
+    for move in moves:
+        msg.good(move)

@@ -1,8 +1,10 @@
 import numpy
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spacy_nested.spans import (
+    ScoredSpans,
     crosses,
     dedupe_max,
     enumerate_seeds,
@@ -10,7 +12,6 @@ from spacy_nested.spans import (
     make_window_seeds,
     overlapping_pairs,
     remove_crossing,
-    ScoredSpans,
     segment_docs,
     soft_nms,
     stitch,

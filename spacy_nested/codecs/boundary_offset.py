@@ -195,7 +195,10 @@ def decode(probs: numpy.ndarray, max_offset: int, rule: str) -> ScoredSpans:
         return ScoredSpans.empty()
     uniq, inverse = numpy.unique(targets, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    count = lambda mask: numpy.bincount(inverse, weights=mask.astype("float64"), minlength=len(uniq))
+
+    def count(mask: numpy.ndarray) -> numpy.ndarray:
+        return numpy.bincount(inverse, weights=mask.astype("float64"), minlength=len(uniq))
+
     is_centre, n_start, n_end = count(kind == 3) > 0, count(kind == 1), count(kind == 2)
     if rule == "votes":
         S = max(int(max_offset), 1)

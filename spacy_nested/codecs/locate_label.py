@@ -211,12 +211,7 @@ def decode(adjusted: numpy.ndarray, probs: numpy.ndarray, settings: SoftNMSDecod
     if settings.drop_crossing:
         found = remove_crossing(found.spans, found.scores)
     if settings.soft_nms:
-        return soft_nms(
-            found.spans,
-            found.scores,
-            iou_threshold=settings.iou_threshold,
-            decay=settings.decay,
-            threshold=settings.threshold,
-        )
+        k, u, delta = settings.iou_threshold, settings.decay, settings.threshold
+        return soft_nms(found.spans, found.scores, iou_threshold=k, decay=u, threshold=delta)
     above = found.scores > settings.threshold
     return ScoredSpans(found.spans[above], found.scores[above])

@@ -175,7 +175,7 @@ class BoundaryOffsetHead(nn.Module):
     def _biaffine(self, h_types: torch.Tensor, cells: "Cells") -> torch.Tensor:
         """s_mij = [l_m; 1]ᵀ U [r_ij; 1] for every label (eqs. 2–3), (B, M, n, n, L)."""
         left = _append_one(self.left(h_types))
-        right = self.right[1:](cell_linear(self.right[0], cells))
+        right = self.right[1:](cell_linear(self.right[0], cells))  # type: ignore[index]  # an nn.Sequential
         per_type = torch.einsum("bmx,lxy->bmly", left, self.biaffine.to(left.dtype))  # (B, M, L, H + 1)
         scores = cell_products((right, None), per_type[..., :-1])
         return scores + per_type[..., -1][:, :, None, None, :]
@@ -277,7 +277,7 @@ class OffsetConv3d(nn.Module):
         mask = valid[:, None, None].to(scores.dtype)  # (B, 1, 1, n, n)
         x = self.dropout(scores.permute(0, 4, 1, 2, 3) * mask)
         x = F.gelu(self.base(x)) * mask
-        outputs = []
+        outputs: List[torch.Tensor] = []
         for conv in self.dilated:
             q = F.gelu(conv(x if not self.stacked or not outputs else outputs[-1])) * mask
             outputs.append(q)

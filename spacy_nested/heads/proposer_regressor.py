@@ -192,23 +192,10 @@ class ProposerRegressorHead(nn.Module):
         self.encoder_out = nn.Sequential(nn.Linear(2 * H if self.encoder_gru else d, H), nn.LayerNorm(H))
         self.pyramid = FeaturePyramid(H, self.kernels, self.backward, self.pool, self.dropout)
         self.proposer = ProposalFuse(H, M, self.pyramid.widths, self.query, self.dropout)
-        self.regressor = nn.ModuleList([self._layer() for _ in range(self.n_layers)])
+        self.regressor = nn.ModuleList([RegressorLayer(self) for _ in range(self.n_layers)])
         self.predictor = PointerHead(H, M, self.spatial)
         return self
 
-    def _layer(self) -> "RegressorLayer":
-        return RegressorLayer(
-            self.hidden_width,
-            self.n_labels,
-            n_heads=self.n_heads,
-            spatial=self.spatial,
-            gate=self.gate,
-            ffn_width=self.ffn_width,
-            category_embedding=self.category_embedding,
-            location_iteration=self.location_iteration,
-            logits_iteration=self.logits_iteration,
-            dropout=self.dropout,
-        )
 
     @property
     def n_pointer(self) -> int:
@@ -377,7 +364,7 @@ class ProposalFuse(nn.Module):
     @staticmethod
     def _gather_features(levels: List[torch.Tensor], index: List[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
         """Σ_k w_k F_k over each token's candidates, level by level."""
-        out, start = 0, 0
+        out, start = weights.new_zeros(()), 0
         for h, i in zip(levels, index):
             w = weights[:, :, start : start + i.shape[1]]
             out = out + torch.einsum("bpk,bpkh->bph", w, h[:, i])
@@ -444,28 +431,17 @@ class SpatialAttention(nn.Module):
 class RegressorLayer(nn.Module):
     """One refinement: category embedding, attention, gated (or FFN) update, logits iteration."""
 
-    def __init__(
-        self,
-        width: int,
-        n_labels: int,
-        *,
-        n_heads: int,
-        spatial: bool,
-        gate: str,
-        ffn_width: int,
-        category_embedding: bool,
-        location_iteration: bool,
-        logits_iteration: bool,
-        dropout: float,
-    ):
+    def __init__(self, head: "ProposerRegressorHead"):
+        """A layer of ``head``, built from its settings (``hidden_width``, ``n_heads``, ``gate``, ...)."""
         super().__init__()
-        self.types = nn.Parameter(torch.randn(n_labels + 1, width)) if category_embedding else None
-        self.attention = SpatialAttention(width, n_heads, spatial, location_iteration, dropout)
+        width, n_labels, ffn_width, dropout = head.hidden_width, head.n_labels, head.ffn_width, head.dropout
+        self.types = nn.Parameter(torch.randn(n_labels + 1, width)) if head.category_embedding else None
+        self.attention = SpatialAttention(width, head.n_heads, head.spatial, head.location_iteration, dropout)
         self.dropout = nn.Dropout(dropout)
-        if gate == "gru":
+        self.gate: Optional[nn.GRUCell] = None
+        if head.gate == "gru":
             self.gate = nn.GRUCell(width, width)
         else:
-            self.gate = None
             self.norm = nn.LayerNorm(width)
             self.ffn = nn.Sequential(
                 nn.Linear(width, ffn_width),
@@ -475,7 +451,7 @@ class RegressorLayer(nn.Module):
                 nn.Dropout(dropout),
             )
             self.ffn_norm = nn.LayerNorm(width)
-        self.classifier = MLP(width, max(1, width // 2), n_labels + 1) if logits_iteration else None
+        self.classifier = MLP(width, max(1, width // 2), n_labels + 1) if head.logits_iteration else None
 
     def forward(
         self, q: torch.Tensor, n: torch.Tensor, c: torch.Tensor, valid: torch.Tensor

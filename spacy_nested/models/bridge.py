@@ -59,14 +59,18 @@ def get_torch_head(model: Model) -> torch.nn.Module:
 def resize_head(wrapper: Model, n_inputs: int, n_labels: int) -> None:
     """Rebuild the wrapped head's layers for an encoder width and a label count, on the shim's device."""
     shim = wrapper.shims[0]
-    shim._model = shim._model.resize(n_inputs, n_labels).to(shim.device)
+    shim._model = shim._model.resize(n_inputs, n_labels).to(_device(wrapper))
+
+
+def _device(wrapper: Model) -> torch.device:
+    return wrapper.shims[0].device  # type: ignore[attr-defined]  # a PyTorchShim's
 
 
 def convert_segment_inputs(model: Model, X: Tuple[List[Floats2d], List[Segment], Extras], is_train: bool):
     """Pad the segments of the doc arrays into (S, N, d); scatter gradients back."""
     vectors, segments, extras = X
     ops = model.ops
-    device = model.shims[0].device
+    device = _device(model)
     width = vectors[0].shape[1] if vectors else 0
     pieces = [vectors[d][s:e] for d, s, e in segments]
     padded = ops.pad(pieces) if pieces else ops.alloc3f(0, 0, width)
@@ -79,9 +83,9 @@ def convert_segment_inputs(model: Model, X: Tuple[List[Floats2d], List[Segment],
         d_padded = d_inputs.args[0]
         if d_padded is None:
             return d_vectors
-        d_padded = torch2xp(d_padded)
+        d_rows: Any = torch2xp(d_padded)
         for row, (d, s, e) in enumerate(segments):
-            d_vectors[d][s:e] += d_padded[row, : e - s]
+            d_vectors[d][s:e] += d_rows[row, : e - s]
         return d_vectors
 
     return ArgsKwargs(args=(Xt, lengths, *extras_t), kwargs={}), backprop
@@ -91,7 +95,7 @@ def convert_tuple_outputs(model: Model, inputs_outputs: Tuple[Any, Tuple[torch.T
     """Torch tuple -> xp tuple (floats as float32); gradients back for float outputs."""
     _, outputs = inputs_outputs
     outputs = tuple(outputs)
-    device = model.shims[0].device
+    device = _device(model)
     converted = tuple(torch2xp(t.detach().float() if t.is_floating_point() else t.detach()) for t in outputs)
 
     def backprop(d_outputs: Sequence[Any]) -> ArgsKwargs:
@@ -106,14 +110,14 @@ def convert_tuple_outputs(model: Model, inputs_outputs: Tuple[Any, Tuple[torch.T
     return converted, backprop
 
 
-def serialize_head(module: torch.nn.Module) -> bytes:
-    """Save the head's sizes next to its weights."""
+def serialize_head(module: Any) -> bytes:
+    """Save the head's sizes (``module.dims()``) next to its weights."""
     buffer = BytesIO()
     torch.save(module.state_dict(), buffer)
     return srsly.msgpack_dumps({"dims": module.dims(), "state": buffer.getvalue()})
 
 
-def deserialize_head(module: torch.nn.Module, data: bytes, device: "torch.device") -> torch.nn.Module:
+def deserialize_head(module: Any, data: bytes, device: "torch.device") -> torch.nn.Module:
     """Resize to the saved sizes, then load the weights onto ``device``."""
     msg = srsly.msgpack_loads(data)
     module.resize(**msg["dims"])

@@ -30,7 +30,7 @@ Loss values are checked: a NaN or infinite loss stops training with the
 component name and update step.
 """
 from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy
 import torch
@@ -72,12 +72,30 @@ depth = 4
 [scorer]
 @scorers = "spacy_nested.nested_scorer.v1"
 """
-DEFAULT_SCORE_WEIGHTS = {"spans_nested_f": 1.0, "spans_nested_p": 0.0, "spans_nested_r": 0.0}
+# The segmenter of the windowed detectors (boundary_offset, proposer_regressor): text without
+# sentence starts is cut into windows of 100 tokens, BOPN's chunk size, that overlap by 25.
+WINDOWED_DEFAULT_CONFIG = """
+[segmenter]
+@misc = "spacy_nested.segments.v1"
+max_length = 100
+overlap = 25
+"""
+DEFAULT_SCORE_WEIGHTS: Dict[str, Optional[float]] = {"spans_nested_f": 1.0, "spans_nested_p": 0.0, "spans_nested_r": 0.0}
 
 
 def default_config(detector_config: str) -> Dict[str, Any]:
     """A factory's default config: its own blocks, the shared ones and ``spans_key``."""
     return {"spans_key": "nested", **Config().from_str(detector_config + SHARED_DEFAULT_CONFIG)}
+
+
+def detector_factory(name: str, detector_config: str) -> Callable[[Callable], Callable]:
+    """``@Language.factory`` with what every detector declares: its output, default config and score weights."""
+    return Language.factory(
+        name,
+        assigns=["doc.spans"],
+        default_config=default_config(detector_config),
+        default_score_weights=DEFAULT_SCORE_WEIGHTS,
+    )
 
 
 class NestedSpanDetector(TrainablePipe):
@@ -259,7 +277,7 @@ class NestedSpanDetector(TrainablePipe):
         self.model.initialize(X=(docs, segments, extras), Y=list(self.labels))
 
     def _labels_from(self, examples: Iterable[Example]) -> List[str]:
-        found = set()
+        found: Set[str] = set()
         for eg in examples:
             found.update(sp.label_ for sp in eg.reference.spans.get(self.key, []))
         return sorted(found)

@@ -34,7 +34,7 @@ from thinc.api import Model
 from ..codecs import boundary_offset as codec
 from ..heads.losses import BoundaryOffsetLoss, cell_cross_entropy
 from ..spans import ScoredSpans, Segment, Segmenter, softmax, split_rows
-from .base import DEFAULT_SCORE_WEIGHTS, Extras, GoldSpans, NestedSpanDetector, default_config
+from .base import WINDOWED_DEFAULT_CONFIG, Extras, GoldSpans, NestedSpanDetector, detector_factory
 
 DEFAULT_CONFIG = """
 [model]
@@ -56,11 +56,6 @@ conv_dropout = 0.2
 max_cells = 20000
 mixed_precision = false
 
-[segmenter]
-@misc = "spacy_nested.segments.v1"
-max_length = 100
-overlap = 25
-
 [loss]
 @misc = "spacy_nested.boundary_offset_loss.v1"
 label_smoothing = 0.01
@@ -81,12 +76,7 @@ MOVED = {
 }
 
 
-@Language.factory(
-    "boundary_offset_ner",
-    assigns=["doc.spans"],
-    default_config=default_config(DEFAULT_CONFIG),
-    default_score_weights=DEFAULT_SCORE_WEIGHTS,
-)
+@detector_factory("boundary_offset_ner", DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG)
 def make_boundary_offset_ner(
     nlp: Language,
     name: str,

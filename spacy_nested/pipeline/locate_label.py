@@ -12,6 +12,8 @@ ablation: ``sampling.soft_examples`` (off: every example weighs 1),
 ``decoder.soft_nms`` (off: plain threshold δ), and in the model
 ``use_filter``/``use_regressor``.
 """
+import functools
+import operator
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
@@ -23,7 +25,7 @@ from thinc.api import Model
 from ..codecs import locate_label as codec
 from ..heads.losses import LocateLabelLoss, binary_focal_loss, categorical_loss, overlap_loss, smooth_l1
 from ..spans import ScoredSpans, Segment, Segmenter, enumerate_seeds, softmax, split_rows
-from .base import DEFAULT_SCORE_WEIGHTS, Extras, GoldSpans, NestedSpanDetector, default_config
+from .base import Extras, GoldSpans, NestedSpanDetector, detector_factory
 
 DEFAULT_CONFIG = """
 [model]
@@ -79,7 +81,10 @@ MOVED = {
     "max_length": "segmenter.max_length",
     "window_overlap": "segmenter.overlap",
     **{key: f"sampling.{key}" for key in ("alpha1", "alpha2", "eta", "soft_examples", "neg_ratio", "long_span_anchors", "seed")},
-    **{key: f"loss.{key}" for key in ("lambda_filter", "lambda_regressor", "lambda_classifier", "filter_gamma", "classifier_gamma")},
+    **{
+        key: f"loss.{key}"
+        for key in ("lambda_filter", "lambda_regressor", "lambda_classifier", "filter_gamma", "classifier_gamma")
+    },
     "soft_nms": "decoder.soft_nms",
     "nms_iou": "decoder.iou_threshold",
     "nms_decay": "decoder.decay",
@@ -88,12 +93,7 @@ MOVED = {
 }
 
 
-@Language.factory(
-    "locate_label_ner",
-    assigns=["doc.spans"],
-    default_config=default_config(DEFAULT_CONFIG),
-    default_score_weights=DEFAULT_SCORE_WEIGHTS,
-)
+@detector_factory("locate_label_ner", DEFAULT_CONFIG)
 def make_locate_label_ner(
     nlp: Language,
     name: str,
@@ -159,7 +159,8 @@ class LocateLabelNER(NestedSpanDetector):
             codec.encode(g, e - s, self.seed_widths, self.sampling, self._rng) for (_, s, e), g in zip(segments, gold)
         ]
         cands = _tag_segments([t.spans for t in per_segment])
-        targets = {f: numpy.concatenate([getattr(t, f) for t in per_segment]) for f in codec.LocateLabelTargets.__dataclass_fields__}
+        fields = codec.LocateLabelTargets.__dataclass_fields__
+        targets = {f: numpy.concatenate([getattr(t, f) for t in per_segment]) for f in fields}
         return (cands,), targets
 
     def compute_loss(
@@ -190,7 +191,7 @@ class LocateLabelNER(NestedSpanDetector):
             torch.as_tensor(cls_weights, device=device),
             weights.classifier_gamma,
         )
-        return sum(parts.values())
+        return functools.reduce(operator.add, parts.values())  # λ1·L_f + λ2·L_r + λ3·L_c (those switched on)
 
     def decode(self, outputs: Sequence[numpy.ndarray], extras: Extras, segments: Sequence[Segment]) -> List[ScoredSpans]:
         _, _, cls_logits, keep, adjusted = outputs

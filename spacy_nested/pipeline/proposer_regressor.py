@@ -40,7 +40,7 @@ from thinc.api import Model
 from ..codecs import proposer_regressor as codec
 from ..heads.losses import ProposerRegressorLoss, assigned_costs, matching_costs
 from ..spans import ScoredSpans, Segment, Segmenter, softmax, split_rows
-from .base import DEFAULT_SCORE_WEIGHTS, Extras, GoldSpans, NestedSpanDetector, default_config
+from .base import WINDOWED_DEFAULT_CONFIG, Extras, GoldSpans, NestedSpanDetector, detector_factory
 
 logger = logging.getLogger("spacy_nested")
 
@@ -65,11 +65,6 @@ dropout = 0.1
 max_width = 16
 mixed_precision = false
 
-[segmenter]
-@misc = "spacy_nested.segments.v1"
-max_length = 100
-overlap = 25
-
 [loss]
 @misc = "spacy_nested.proposer_regressor_loss.v1"
 one_to_many = true
@@ -85,12 +80,7 @@ MOVED = {
 }
 
 
-@Language.factory(
-    "proposer_regressor_ner",
-    assigns=["doc.spans"],
-    default_config=default_config(DEFAULT_CONFIG),
-    default_score_weights=DEFAULT_SCORE_WEIGHTS,
-)
+@detector_factory("proposer_regressor_ner", DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG)
 def make_proposer_regressor_ner(
     nlp: Language,
     name: str,
@@ -131,7 +121,9 @@ class ProposerRegressorNER(NestedSpanDetector):
         """Targets: each segment's length (its number of proposals) and gold spans."""
         return (), [(e - s, g.reshape(-1, 3)) for (_, s, e), g in zip(segments, gold)]
 
-    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Extras, targets: Sequence[Tuple[int, GoldSpans]]) -> torch.Tensor:
+    def compute_loss(
+        self, outputs: Sequence[torch.Tensor], extras: Extras, targets: Sequence[Tuple[int, GoldSpans]]
+    ) -> torch.Tensor:
         pointer_logits, type_logits = outputs
         sizes = [n for n, _ in targets]
         log_pointer = split_rows(torch.log_softmax(pointer_logits, dim=-1), sizes)
@@ -139,18 +131,22 @@ class ProposerRegressorNER(NestedSpanDetector):
         per_segment, unmatched = [], 0
         for pointer, types, (_, gold) in zip(log_pointer, log_types, targets):
             costs = self._segment_costs(pointer, types, gold)
-            match = codec.assign(*(c.detach().cpu().numpy() for c in costs), one_to_many=self.loss.one_to_many)
+            cost, none_cost = costs
+            match = codec.assign(cost.detach().cpu().numpy(), none_cost.detach().cpu().numpy(), self.loss.one_to_many)
             unmatched += match.n_unmatched_gold
-            terms = assigned_costs(*costs, torch.as_tensor(match.targets, device=types.device))
+            terms = assigned_costs(cost, none_cost, torch.as_tensor(match.targets, device=types.device))
             per_segment.append(terms.sum() if self.loss.reduction == "sum" else terms.mean())
         self._count_unmatched(unmatched)
         return torch.stack(per_segment).mean()
 
-    def _segment_costs(self, log_pointer: torch.Tensor, log_types: torch.Tensor, gold: GoldSpans):
+    def _segment_costs(
+        self, log_pointer: torch.Tensor, log_types: torch.Tensor, gold: GoldSpans
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         spans, types = codec.gold_types(gold)
         reach = codec.candidate_index(spans, log_pointer.shape[0], self.max_width)
         device = log_types.device
-        return matching_costs(log_pointer, log_types, torch.as_tensor(reach, device=device), torch.as_tensor(types, device=device))
+        reach_t, types_t = torch.as_tensor(reach, device=device), torch.as_tensor(types, device=device)
+        return matching_costs(log_pointer, log_types, reach_t, types_t)
 
     def _count_unmatched(self, unmatched: int) -> None:
         if unmatched:

@@ -1,10 +1,11 @@
 import numpy
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from thinc.api import Config
 
 from spacy_nested.codecs.locate_label import Sampling, SoftNMSDecoder, classifier_targets, decode, encode, soft_weights
 from spacy_nested.pipeline.locate_label import DEFAULT_CONFIG
-from thinc.api import Config
 
 DEFAULTS = Config().from_str(DEFAULT_CONFIG)
 
@@ -113,7 +114,7 @@ def test_encode_decode_round_trip(raw):
     by_bounds = {}
     for s, e, label in sorted(gold):
         by_bounds.setdefault((s, e), label)
-    gold_arr = numpy.asarray([(s, e, l) for (s, e), l in by_bounds.items()], dtype="int64").reshape(-1, 3)
+    gold_arr = numpy.asarray([(s, e, lab) for (s, e), lab in by_bounds.items()], dtype="int64").reshape(-1, 3)
     t = encode(gold_arr, length, list(range(1, 11)), sampling(neg_ratio=0))
     pos = t.positive
     adjusted = t.spans[pos] + t.offsets[pos]
@@ -121,5 +122,5 @@ def test_encode_decode_round_trip(raw):
     assert (labels == t.labels[pos]).all()  # relabelling agrees with stage 1 on perfect offsets
     probs = numpy.eye(4)[labels] * 0.99 + 0.0025
     out = decode(adjusted, probs, decoder(soft_nms=False, threshold=0.45))
-    got = {(s, e, l + 1) for s, e, l in out.spans.tolist()}
-    assert got == {(s, e, l) for (s, e), l in by_bounds.items()}
+    got = {(s, e, lab + 1) for s, e, lab in out.spans.tolist()}
+    assert got == {(s, e, lab) for (s, e), lab in by_bounds.items()}

@@ -44,7 +44,9 @@ def test_output_is_every_cell_of_every_segment(S):
     assert logits.shape == (sum(M * n * n for n in lengths), 4 * S + 2)
 
 
-@pytest.mark.parametrize("kw", [{}, {"conv_stacked": False}, {"conv_dilations": [1, 2, 3]}, {"type_input": False}, {"cln_fusion": False}])
+@pytest.mark.parametrize(
+    "kw", [{}, {"conv_stacked": False}, {"conv_dilations": [1, 2, 3]}, {"type_input": False}, {"cln_fusion": False}]
+)
 def test_a_segment_does_not_depend_on_its_batch_mates(kw):
     head = _head(**kw)
     torch.manual_seed(1)

@@ -1,5 +1,6 @@
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spacy_nested.heads.layers import SequenceEncoder, SpanMaxPool, pad_edges
 

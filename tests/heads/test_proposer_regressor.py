@@ -65,7 +65,7 @@ def test_one_pointer_row_and_one_type_row_per_token(kw, kernels):
 def test_level_lengths_follow_the_formula():
     for kernels in ([], [2], [2, 3], [3, 3, 3]):
         widths = level_widths(kernels)
-        assert widths == [1 + sum(k - 1 for k in kernels[:l]) for l in range(len(kernels) + 1)]  # eq. 5
+        assert widths == [1 + sum(k - 1 for k in kernels[:level]) for level in range(len(kernels) + 1)]  # eq. 5
         for n in range(1, 41):
             expected = [n]
             for k in kernels:

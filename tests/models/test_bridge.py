@@ -1,15 +1,14 @@
 import numpy
 import torch
-from thinc.api import NumpyOps, Model
+from thinc.api import Model
 
+from spacy_nested.heads.locate_label import LocateLabelHead
 from spacy_nested.models.bridge import (
     convert_segment_inputs,
     convert_tuple_outputs,
     deserialize_head,
     serialize_head,
 )
-from spacy_nested.heads.locate_label import LocateLabelHead
-
 from tests.heads.defaults import head_args
 
 

@@ -9,7 +9,10 @@ from spacy.training import Example
 # (tokens, [(start, end, label)]) — nested, one span with two types, a long entity
 SENTENCES: List[Tuple[str, List[Tuple[int, int, str]]]] = [
     ("IL-2 gene expression requires NF-kappa B activation", [(0, 1, "protein"), (0, 2, "DNA"), (3, 5, "protein")]),
-    ("human T cells express the IL-2 receptor alpha chain", [(0, 3, "cell_type"), (1, 3, "cell_type"), (5, 9, "protein"), (5, 6, "protein")]),
+    (
+        "human T cells express the IL-2 receptor alpha chain",
+        [(0, 3, "cell_type"), (1, 3, "cell_type"), (5, 9, "protein"), (5, 6, "protein")],
+    ),
     ("the c-fos promoter binds AP-1 in Jurkat cells", [(1, 3, "DNA"), (1, 2, "protein"), (4, 5, "protein"), (6, 8, "cell_line")]),
     ("GATA-1 mRNA was detected in erythroid progenitor cells", [(0, 2, "RNA"), (0, 1, "protein"), (5, 8, "cell_type")]),
     ("we studied the long terminal repeat of the human immunodeficiency virus type 1", [(3, 13, "DNA")]),
@@ -41,13 +44,17 @@ SMALL_TOK2VEC = {
             "rows": [2000, 500, 500, 500],
             "include_static_vectors": False,
         },
-        "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 48, "window_size": 1, "maxout_pieces": 3, "depth": 2},
+        "encode": {
+            "@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 48, "window_size": 1, "maxout_pieces": 3, "depth": 2
+        },
     }
 }
 
 HEAD_SIZES: Dict[str, dict] = {
     "locate_label_ner": {"hidden_width": 64, "dropout": 0.0},
-    "boundary_offset_ner": {"lstm_hidden": 32, "lstm_dropout": 0.0, "biaffine_hidden": 32, "biaffine_dropout": 0.0, "conv_dropout": 0.0},
+    "boundary_offset_ner": {
+        "lstm_hidden": 32, "lstm_dropout": 0.0, "biaffine_hidden": 32, "biaffine_dropout": 0.0, "conv_dropout": 0.0
+    },
     "proposer_regressor_ner": {"hidden_width": 32, "n_heads": 4, "ffn_width": 64, "dropout": 0.0},
 }
 

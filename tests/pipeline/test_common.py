@@ -7,8 +7,7 @@ from hypothesis import strategies as st
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from spacy_nested.spans import chunk_segments
-from spacy_nested.spans import ScoredSpans
+from spacy_nested.spans import ScoredSpans, chunk_segments
 
 from .nested_fixture import LABELS, SENTENCES, build_nlp, make_doc, make_examples, train
 
