@@ -83,6 +83,19 @@ def test_benchmark_pipeline_adds_its_result_to_the_metrics(trained_root):
     assert written["overall"] == {"f": 0.5} and written["benchmark"]["words_per_s"] > 0
 
 
+def test_evaluate_and_visualize_pipeline_write_where_the_workflow_expects(trained_root, tmp_path):
+    training, dev = str(trained_root / "training"), str(trained_root / "dev.spacy")
+    args = ["evaluate-pipeline", "locate_label", dev, "--output-root", training, "--metrics-root", str(tmp_path / "metrics")]
+    result = CliRunner().invoke(app, args + ["--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert srsly.read_json(tmp_path / "metrics" / "cpu" / "locate_label.json")["n_docs"] == 2
+    args = ["visualize-pipeline", "locate_label", dev, "--output-root", training, "--reports-root", str(tmp_path / "reports")]
+    result = CliRunner().invoke(app, args + ["--n-docs", "2"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "reports" / "cpu" / "locate_label.html").read_text(encoding="utf8")
+    assert "doc 1: predicted" in page and "doc 2:" not in page
+
+
 def test_package_pipeline_builds_a_wheel(trained_root):
     packages = trained_root / "packages"
     args = ["package-pipeline", "locate_label", "--output-root", str(trained_root / "training"), "--packages-root", str(packages)]
