@@ -60,6 +60,7 @@ def test_python_m_spacy_nested_has_every_command():
         "visualize-pipeline",
         "benchmark-pipeline",
         "package-pipeline",
+        "upgrade-config",
         "write-configs",
     }
     assert not app.registered_groups
