@@ -33,7 +33,7 @@ PIPELINES: Dict[str, Dict] = {
     "locate_label_soft": {
         "config": "configs/genia_locate_label_cpu.cfg",
         "overrides": ["--components.locate_label_ner.sampling.soft_examples", "true"],
-        "load": {"decoder": {"threshold": 0.6}},
+        "load": {"threshold": 0.6},
         "what": "locate_label_ner with soft examples (eta 1), delta 0.6 tuned on dev",
     },
     "locate_label_paper": {

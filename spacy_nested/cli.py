@@ -17,7 +17,6 @@ import typer
 from spacy.language import Language
 
 from ._cli_util import app, fail
-from .configs_gen import write_configs_cli
 from .formats import (
     ConversionSummary,
     FormatError,
@@ -35,7 +34,6 @@ from .formats import (
 
 MAX_WARNINGS_SHOWN = 5
 MAX_SKIPPED_SHOWN = 20
-app.command("write-configs")(write_configs_cli)  # configs/*.cfg from configs/src
 
 
 class InputFormat(str, Enum):

@@ -47,6 +47,8 @@ from typing import Dict, List, Optional, Tuple
 
 import typer
 
+from ._cli_util import app, fail
+
 SRC_DIR = Path("configs") / "src"
 OUT_DIR = Path("configs")
 BASE = "base"
@@ -346,6 +348,7 @@ def stale_configs(out_dir: Path = OUT_DIR, src_dir: Path = SRC_DIR) -> List[str]
     return stale
 
 
+@app.command("write-configs")
 def write_configs_cli(
     out_dir: Path = typer.Option(OUT_DIR, "--out-dir", help="Where the configs go", file_okay=False),
     src_dir: Path = typer.Option(
@@ -360,12 +363,10 @@ def write_configs_cli(
         if check:
             stale = stale_configs(out_dir, src_dir)
             if stale:
-                typer.echo(f"Error: not as generated from {src_dir}: {', '.join(stale)}; run `{COMMAND}`", err=True)
-                raise typer.Exit(code=1)
+                fail(f"not as generated from {src_dir}: {', '.join(stale)}; run `{COMMAND}`")
             typer.echo(f"{out_dir}: every config is as generated from {src_dir}")
             return
         paths = write_configs(out_dir, src_dir)
     except ConfigSourceError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(code=1)
+        fail(str(err))
     typer.echo(f"Wrote {len(paths)} configs to {out_dir}: {', '.join(p.name for p in paths)}")

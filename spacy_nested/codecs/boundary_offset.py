@@ -170,8 +170,8 @@ class VoteDecoder:
     def __post_init__(self) -> None:
         check_rule(self.rule)
 
-    def __call__(self, probs: numpy.ndarray, max_offset: int) -> ScoredSpans:
-        return decode(probs, max_offset, self.rule)
+    def __call__(self, probs: numpy.ndarray, max_offset: int, threshold: float) -> ScoredSpans:
+        return decode(probs, max_offset, self.rule, threshold)
 
 
 def check_rule(rule: str) -> None:
@@ -179,8 +179,12 @@ def check_rule(rule: str) -> None:
         raise ValueError(f"unknown decode rule '{rule}'; choose one of {DECODE_RULES}")
 
 
-def decode(probs: numpy.ndarray, max_offset: int, rule: str) -> ScoredSpans:
-    """Spans of one segment from its (M, N, N, L) cell probabilities (see module docstring)."""
+def decode(probs: numpy.ndarray, max_offset: int, rule: str, threshold: float) -> ScoredSpans:
+    """Spans of one segment from its (M, N, N, L) cell probabilities (see module docstring).
+
+    A span's score is the mean probability of the cells that voted for it; spans scoring
+    below ``threshold`` are dropped (0 keeps all that the rule emits).
+    """
     check_rule(rule)
     if probs.size == 0:
         return ScoredSpans.empty()
@@ -208,6 +212,7 @@ def decode(probs: numpy.ndarray, max_offset: int, rule: str) -> ScoredSpans:
     else:
         emit = numpy.ones(len(uniq), dtype=bool)
     mean_score = numpy.bincount(inverse, weights=scores, minlength=len(uniq)) / numpy.bincount(inverse, minlength=len(uniq))
+    emit &= mean_score >= threshold
     spans = numpy.stack([uniq[:, 1], uniq[:, 2] + 1, uniq[:, 0]], axis=1)[emit]
     return ScoredSpans(spans.astype("int64"), mean_score[emit].astype("float32"))
 

@@ -94,20 +94,19 @@ class SoftNMSDecoder:
     """Decoding of one segment (eq. 10, eq. 18 and Algorithm 1).
 
     Registered as ``spacy_nested.soft_nms.v1``, the component's ``decoder``:
-    ``soft_nms`` off keeps the spans scoring above ``threshold`` (δ) with no
-    suppression; ``iou_threshold`` (k) and ``decay`` (u) are Soft-NMS's;
-    ``drop_crossing`` removes both members of crossing pairs first (the
-    authors' code).
+    ``soft_nms`` off keeps the spans scoring above the threshold δ (the
+    component's ``threshold``) with no suppression; ``iou_threshold`` (k) and
+    ``decay`` (u) are Soft-NMS's; ``drop_crossing`` removes both members of
+    crossing pairs first (the authors' code).
     """
 
     soft_nms: bool
     iou_threshold: float
     decay: float
-    threshold: float
     drop_crossing: bool
 
-    def __call__(self, adjusted: numpy.ndarray, probs: numpy.ndarray) -> ScoredSpans:
-        return decode(adjusted, probs, self)
+    def __call__(self, adjusted: numpy.ndarray, probs: numpy.ndarray, threshold: float) -> ScoredSpans:
+        return decode(adjusted, probs, self, threshold)
 
 
 def encode(
@@ -199,7 +198,7 @@ def classifier_targets(
     return labels.astype("int64"), sampling.weights(ious, sampling.alpha2)
 
 
-def decode(adjusted: numpy.ndarray, probs: numpy.ndarray, settings: SoftNMSDecoder) -> ScoredSpans:
+def decode(adjusted: numpy.ndarray, probs: numpy.ndarray, settings: SoftNMSDecoder, threshold: float) -> ScoredSpans:
     """Entities of one segment from adjusted spans (K', 2) and class probabilities (K', M+1)."""
     if len(adjusted) == 0:
         return ScoredSpans.empty()
@@ -211,7 +210,7 @@ def decode(adjusted: numpy.ndarray, probs: numpy.ndarray, settings: SoftNMSDecod
     if settings.drop_crossing:
         found = remove_crossing(found.spans, found.scores)
     if settings.soft_nms:
-        k, u, delta = settings.iou_threshold, settings.decay, settings.threshold
-        return soft_nms(found.spans, found.scores, iou_threshold=k, decay=u, threshold=delta)
-    above = found.scores > settings.threshold
+        k, u = settings.iou_threshold, settings.decay
+        return soft_nms(found.spans, found.scores, iou_threshold=k, decay=u, threshold=threshold)
+    above = found.scores > threshold
     return ScoredSpans(found.spans[above], found.scores[above])

@@ -170,12 +170,13 @@ def _checked_costs(cost: numpy.ndarray, none_cost: numpy.ndarray) -> Tuple[numpy
     return cost, none_cost
 
 
-def decode(pointer_probs: numpy.ndarray, type_probs: numpy.ndarray, max_width: int) -> ScoredSpans:
+def decode(pointer_probs: numpy.ndarray, type_probs: numpy.ndarray, max_width: int, threshold: float) -> ScoredSpans:
     """Algorithm 2: the spans of one segment (module docstring, items 5–7).
 
     ``pointer_probs`` (n, C) over ``pointer_table(max_width)``; ``type_probs``
     (n, M + 1) with None last. Returns spans ``(start, end, type)`` with type
-    in ``0..M-1`` and scores ``p_type(type) · p_ptr(span)`` in [0, 1].
+    in ``0..M-1`` and scores ``p_type(type) · p_ptr(span)`` in [0, 1], at least
+    ``threshold`` (0 keeps every proposal Algorithm 2 keeps).
     """
     table = pointer_table(max_width)
     pointer_probs = numpy.asarray(pointer_probs, dtype="float64")
@@ -196,7 +197,7 @@ def decode(pointer_probs: numpy.ndarray, type_probs: numpy.ndarray, max_width: i
     end = start + table[best, 1]
     label = type_probs[:, :M].argmax(axis=1)
     score = type_probs[rows, label] * pointer_probs[rows, best]
-    keep = (score >= type_probs[:, M]) & (start >= 0) & (end <= n)
+    keep = (score >= type_probs[:, M]) & (score >= threshold) & (start >= 0) & (end <= n)
     spans = numpy.stack([start, end, label], axis=1)[keep]
     return dedupe_max(spans.astype("int64"), numpy.clip(score[keep], 0.0, 1.0))
 

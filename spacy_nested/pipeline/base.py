@@ -20,6 +20,13 @@ A detector subclass fills in four hooks, all on the spaCy side of the bridge:
   that wrap the head's outputs (spaCy keeps running ``backprop``);
 * ``decode(outputs, extras, segments)``: one ``ScoredSpans`` per segment.
 
+Top-level settings, kept in ``cfg`` as spancat keeps its threshold:
+``threshold``, each detector's decision threshold on its own score (the
+default leaves the paper's decoding unchanged), set by a load-time config
+override or tuned by ``spacy find-threshold MODEL DATA COMPONENT threshold
+spans_nested_f``; ``write_ents``, also write the longest non-overlapping
+spans to ``doc.ents`` for tools that read only those.
+
 Settings come in registered groups (``registrations.py``), built from the
 factory's config: ``segmenter`` here, the rest in each detector. Each
 detector's ``MOVED`` lists where the flat settings of older configs live now;
@@ -30,7 +37,8 @@ Loss values are checked: a NaN or infinite loss stops training with the
 component name and update step.
 """
 from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy
 import torch
@@ -39,6 +47,7 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 
@@ -83,17 +92,21 @@ overlap = 25
 DEFAULT_SCORE_WEIGHTS: Dict[str, Optional[float]] = {"spans_nested_f": 1.0, "spans_nested_p": 0.0, "spans_nested_r": 0.0}
 
 
-def default_config(detector_config: str) -> Dict[str, Any]:
-    """A factory's default config: its own blocks, the shared ones and ``spans_key``."""
-    return {"spans_key": "nested", **Config().from_str(detector_config + SHARED_DEFAULT_CONFIG)}
+def default_config(detector_config: str, *, threshold: float) -> Dict[str, Any]:
+    """A factory's default config: its own blocks, the shared ones and the top-level settings.
+
+    ``threshold``: the detector's decision threshold on its own score (see ``NestedSpanDetector``).
+    """
+    sections = Config().from_str(detector_config + SHARED_DEFAULT_CONFIG)
+    return {"spans_key": "nested", "threshold": threshold, "write_ents": False, **sections}
 
 
-def detector_factory(name: str, detector_config: str) -> Callable[[Callable], Callable]:
+def detector_factory(name: str, detector_config: str, *, threshold: float) -> Callable[[Callable], Callable]:
     """``@Language.factory`` with what every detector declares: its output, default config and score weights."""
     return Language.factory(
         name,
         assigns=["doc.spans"],
-        default_config=default_config(detector_config),
+        default_config=default_config(detector_config, threshold=threshold),
         default_score_weights=DEFAULT_SCORE_WEIGHTS,
     )
 
@@ -108,6 +121,8 @@ class NestedSpanDetector(TrainablePipe):
         name: str,
         *,
         spans_key: str,
+        threshold: float,
+        write_ents: bool,
         segmenter: Segmenter,
         scorer: Optional[Callable],
     ) -> None:
@@ -116,8 +131,26 @@ class NestedSpanDetector(TrainablePipe):
         self.name = name
         self.scorer = scorer
         self.segmenter = segmenter
-        self.cfg: Dict[str, Any] = {"labels": [], "spans_key": spans_key}
+        # What the config sets wins over what a saved pipeline's cfg holds, so that a load-time
+        # override (spacy.load(path, config=...), spacy find-threshold) changes the predictions.
+        self._configured: Dict[str, Any] = {"spans_key": spans_key, "threshold": threshold, "write_ents": write_ents}
+        self.cfg: Dict[str, Any] = {"labels": [], **self._configured}
         self._n_updates = 0
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "NestedSpanDetector":
+        super().from_bytes(bytes_data, exclude=exclude)
+        self.cfg.update(self._configured)
+        return self
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "NestedSpanDetector":
+        super().from_disk(path, exclude=exclude)
+        self.cfg.update(self._configured)
+        return self
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold on the detector's score (``cfg``, as spancat's)."""
+        return float(self.cfg["threshold"])
 
     # --- labels and keys -------------------------------------------------
     @property
@@ -200,6 +233,8 @@ class NestedSpanDetector(TrainablePipe):
             group = SpanGroup(doc, name=self.key, spans=spans)
             group.attrs["scores"] = [float(s) for s in found.scores]
             doc.spans[self.key] = group
+            if self.cfg["write_ents"]:
+                doc.ents = filter_spans(spans)  # the longest non-overlapping spans
 
     # --- training ------------------------------------------------------------
     def update(

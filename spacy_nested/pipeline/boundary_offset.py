@@ -65,6 +65,7 @@ both_triangles = true
 @misc = "spacy_nested.offset_votes.v1"
 rule = "votes"
 """
+THRESHOLD = 0.0  # minimum mean probability of a span's votes (0: every span the rule emits)
 # Settings of configs written before they moved into groups, and where each lives now
 # (`python -m spacy_nested upgrade-config` moves them; spaCy refuses them as unexpected).
 MOVED = {
@@ -76,12 +77,14 @@ MOVED = {
 }
 
 
-@detector_factory("boundary_offset_ner", DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG)
+@detector_factory("boundary_offset_ner", DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG, threshold=THRESHOLD)
 def make_boundary_offset_ner(
     nlp: Language,
     name: str,
     model: Model,
     spans_key: str,
+    threshold: float,
+    write_ents: bool,
     segmenter: Segmenter,
     loss: BoundaryOffsetLoss,
     decoder: codec.VoteDecoder,
@@ -93,9 +96,20 @@ def make_boundary_offset_ner(
     loss: cross-entropy smoothing (authors' code 0.01; eq. 7: 0) and whether the
         mirrored lower triangle is trained too (authors' code).
     decoder: the rule, "votes" (authors), "centre", "all" or "paper" (see codecs.boundary_offset).
+    threshold: the minimum mean probability of the cells that voted for a span.
+    write_ents: also write the longest non-overlapping spans to doc.ents.
     """
     return BoundaryOffsetNER(
-        nlp.vocab, model, name, spans_key=spans_key, segmenter=segmenter, scorer=scorer, loss=loss, decoder=decoder
+        nlp.vocab,
+        model,
+        name,
+        spans_key=spans_key,
+        threshold=threshold,
+        write_ents=write_ents,
+        segmenter=segmenter,
+        scorer=scorer,
+        loss=loss,
+        decoder=decoder,
     )
 
 
@@ -141,4 +155,4 @@ class BoundaryOffsetNER(NestedSpanDetector):
         M, S = len(self.labels), self.max_offset
         lengths = [e - s for _, s, e in segments]
         blocks = split_rows(logits, [M * n * n for n in lengths])
-        return [self.decoder(softmax(block.reshape(M, n, n, -1)), S) for block, n in zip(blocks, lengths)]
+        return [self.decoder(softmax(block.reshape(M, n, n, -1)), S, self.threshold) for block, n in zip(blocks, lengths)]

@@ -72,9 +72,9 @@ classifier_gamma = 0.0
 soft_nms = true
 iou_threshold = 0.7
 decay = 0.9
-threshold = 0.45
 drop_crossing = false
 """
+THRESHOLD = 0.45  # δ of eq. 18: keep spans whose (decayed) class probability exceeds it
 # Settings of configs written before they moved into groups, and where each lives now
 # (`python -m spacy_nested upgrade-config` moves them; spaCy refuses them as unexpected).
 MOVED = {
@@ -88,17 +88,18 @@ MOVED = {
     "soft_nms": "decoder.soft_nms",
     "nms_iou": "decoder.iou_threshold",
     "nms_decay": "decoder.decay",
-    "threshold": "decoder.threshold",
     "drop_crossing": "decoder.drop_crossing",
 }
 
 
-@detector_factory("locate_label_ner", DEFAULT_CONFIG)
+@detector_factory("locate_label_ner", DEFAULT_CONFIG, threshold=THRESHOLD)
 def make_locate_label_ner(
     nlp: Language,
     name: str,
     model: Model,
     spans_key: str,
+    threshold: float,
+    write_ents: bool,
     segmenter: Segmenter,
     seed_widths: List[int],
     sampling: codec.Sampling,
@@ -112,13 +113,17 @@ def make_locate_label_ner(
     seed_widths: seed span lengths, the same at training and inference.
     sampling: training candidates and their weights (α1, α2, soft examples, η, negatives).
     loss: the weights λ1..λ3 of eq. 17 and the focal γ of the filter and classifier.
-    decoder: Soft-NMS (k, u, δ of eq. 18) and the authors' crossing filter.
+    decoder: Soft-NMS (k and u of eq. 18) and the authors' crossing filter.
+    threshold: δ of eq. 18, the score a span must exceed.
+    write_ents: also write the longest non-overlapping spans to doc.ents.
     """
     return LocateLabelNER(
         nlp.vocab,
         model,
         name,
         spans_key=spans_key,
+        threshold=threshold,
+        write_ents=write_ents,
         segmenter=segmenter,
         scorer=scorer,
         seed_widths=[int(w) for w in seed_widths],
@@ -198,7 +203,7 @@ class LocateLabelNER(NestedSpanDetector):
         (seeds,) = extras
         per_segment = numpy.bincount(seeds[keep, 0], minlength=len(segments))  # kept rows stay in segment order
         rows = zip(split_rows(adjusted, per_segment), split_rows(softmax(cls_logits), per_segment))
-        return [self.decoder(spans, probs) for spans, probs in rows]
+        return [self.decoder(spans, probs, self.threshold) for spans, probs in rows]
 
 
 def _tag_segments(spans: Sequence[numpy.ndarray]) -> numpy.ndarray:

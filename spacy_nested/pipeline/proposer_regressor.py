@@ -70,6 +70,7 @@ mixed_precision = false
 one_to_many = true
 reduction = "sum"
 """
+THRESHOLD = 0.0  # minimum p_c·p_n of a kept proposal (0: Algorithm 2's rule alone)
 # Settings of configs written before they moved into groups, and where each lives now
 # (`python -m spacy_nested upgrade-config` moves them; spaCy refuses them as unexpected).
 MOVED = {
@@ -80,12 +81,14 @@ MOVED = {
 }
 
 
-@detector_factory("proposer_regressor_ner", DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG)
+@detector_factory("proposer_regressor_ner", DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG, threshold=THRESHOLD)
 def make_proposer_regressor_ner(
     nlp: Language,
     name: str,
     model: Model,
     spans_key: str,
+    threshold: float,
+    write_ents: bool,
     segmenter: Segmenter,
     loss: ProposerRegressorLoss,
     scorer: Optional[Callable],
@@ -95,9 +98,19 @@ def make_proposer_regressor_ner(
     segmenter: windows W and their overlap for text without sentence starts.
     loss: Algorithm 1's greedy step for leftover proposals, and the reduction
         over a segment's proposals, "sum" (eq. 25) or "mean" (the authors' code).
+    threshold: the minimum p_c·p_n of a kept proposal, on top of Algorithm 2's p_c·p_n ≥ p_c(None).
+    write_ents: also write the longest non-overlapping spans to doc.ents.
     """
     return ProposerRegressorNER(
-        nlp.vocab, model, name, spans_key=spans_key, segmenter=segmenter, scorer=scorer, loss=loss
+        nlp.vocab,
+        model,
+        name,
+        spans_key=spans_key,
+        threshold=threshold,
+        write_ents=write_ents,
+        segmenter=segmenter,
+        scorer=scorer,
+        loss=loss,
     )
 
 
@@ -160,4 +173,5 @@ class ProposerRegressorNER(NestedSpanDetector):
         pointer_logits, type_logits = outputs
         sizes = [e - s for _, s, e in segments]
         rows = zip(split_rows(pointer_logits, sizes), split_rows(type_logits, sizes))
-        return [codec.decode(softmax(pointer), softmax(types), self.max_width) for pointer, types in rows]
+        threshold = self.threshold
+        return [codec.decode(softmax(pointer), softmax(types), self.max_width, threshold) for pointer, types in rows]

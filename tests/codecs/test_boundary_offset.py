@@ -83,7 +83,7 @@ def test_nearest_entity_wins_and_ties_go_to_the_first_writer():
 def test_types_have_separate_grids_and_a_span_can_carry_two():
     grid = encode(_gold([(0, 1, 2), (1, 1, 2)]), 5, 2, 2)
     assert _name(grid[0, 1, 2]) == "c:0" and _name(grid[1, 1, 2]) == "c:0"
-    assert _decoded(decode(_one_hot(grid, 2), 2, "votes")) == {(0, 1, 2), (1, 1, 2)}
+    assert _decoded(decode(_one_hot(grid, 2), 2, "votes", 0.0)) == {(0, 1, 2), (1, 1, 2)}
 
 
 def test_s0_has_only_centres():
@@ -106,7 +106,7 @@ def nested_gold(draw):
 def test_gold_grid_decodes_to_exactly_the_gold_spans(case, S, rule):
     n, M, spans = case
     grid = encode(_gold(spans), n, M, S)
-    found = decode(_one_hot(grid, S), S, rule)
+    found = decode(_one_hot(grid, S), S, rule, 0.0)
     assert _decoded(found) == set(spans)
     assert len(found) == len(spans)  # each once
     assert numpy.allclose(found.scores, 1.0)
@@ -137,7 +137,7 @@ def test_offsets_alone_recover_spans_with_enough_votes(case, S):
     n, M, spans = case
     grid = encode(_gold(spans), n, M, S)
     grid[grid == label_id("c", 0, S)] = 0
-    found = _decoded(decode(_one_hot(grid, S), S, "votes"))
+    found = _decoded(decode(_one_hot(grid, S), S, "votes", 0.0))
     votes = _supporting_votes(grid, S)
     expected = {span for span, (n_start, n_end) in votes.items() if n_start >= S or n_end >= S}
     assert found == expected
@@ -148,8 +148,8 @@ def test_an_isolated_span_is_recovered_from_its_offsets():
     # S = 2, (3,5) alone in 10 tokens: s:-1, s:-2 at rows 2, 1 and e:+1, e:+2 at columns 6, 7
     grid = encode(_gold([(0, 3, 5)]), 10, 1, 2)
     grid[0, 3, 5] = 0
-    assert _decoded(decode(_one_hot(grid, 2), 2, "votes")) == {(0, 3, 5)}
-    assert _decoded(decode(_one_hot(grid, 2), 2, "centre")) == set()
+    assert _decoded(decode(_one_hot(grid, 2), 2, "votes", 0.0)) == {(0, 3, 5)}
+    assert _decoded(decode(_one_hot(grid, 2), 2, "centre", 0.0)) == set()
 
 
 def _grid_with(n: int, cells, S: int = 2) -> numpy.ndarray:
@@ -162,20 +162,20 @@ def _grid_with(n: int, cells, S: int = 2) -> numpy.ndarray:
 
 def test_rules_on_single_votes():
     one_near = _grid_with(6, {(1, 4): "s:-1"})  # points at (2, 4)
-    assert _decoded(decode(_one_hot(one_near, 2), 2, "votes")) == set()  # 1 < S start votes
-    assert _decoded(decode(_one_hot(one_near, 2), 2, "all")) == {(0, 2, 4)}
-    assert _decoded(decode(_one_hot(one_near, 2), 2, "paper")) == {(0, 2, 4)}
+    assert _decoded(decode(_one_hot(one_near, 2), 2, "votes", 0.0)) == set()  # 1 < S start votes
+    assert _decoded(decode(_one_hot(one_near, 2), 2, "all", 0.0)) == {(0, 2, 4)}
+    assert _decoded(decode(_one_hot(one_near, 2), 2, "paper", 0.0)) == {(0, 2, 4)}
     far_alone = _grid_with(6, {(0, 4): "s:-2"})  # points at (2, 4), but (1, 4) does not hold s:-1
-    assert _decoded(decode(_one_hot(far_alone, 2), 2, "all")) == {(0, 2, 4)}
-    assert _decoded(decode(_one_hot(far_alone, 2), 2, "paper")) == set()  # rule (ii)
+    assert _decoded(decode(_one_hot(far_alone, 2), 2, "all", 0.0)) == {(0, 2, 4)}
+    assert _decoded(decode(_one_hot(far_alone, 2), 2, "paper", 0.0)) == set()  # rule (ii)
     misaligned = _grid_with(6, {(1, 4): "s:-1", (2, 4): "e:1"})  # the target itself points elsewhere
-    assert (0, 2, 4) not in _decoded(decode(_one_hot(misaligned, 2), 2, "paper"))  # rule (i)
-    assert (0, 2, 4) in _decoded(decode(_one_hot(misaligned, 2), 2, "all"))
+    assert (0, 2, 4) not in _decoded(decode(_one_hot(misaligned, 2), 2, "paper", 0.0))  # rule (i)
+    assert (0, 2, 4) in _decoded(decode(_one_hot(misaligned, 2), 2, "all", 0.0))
 
 
 def test_votes_are_not_pooled_across_kinds():
     grid = _grid_with(8, {(2, 4): "s:-1", (3, 5): "e:1"})  # one start and one end vote for (3, 4)
-    assert _decoded(decode(_one_hot(grid, 2), 2, "votes")) == set()
+    assert _decoded(decode(_one_hot(grid, 2), 2, "votes", 0.0)) == set()
 
 
 def test_score_is_the_mean_probability_of_the_voting_cells():
@@ -186,7 +186,7 @@ def test_score_is_the_mean_probability_of_the_voting_cells():
     for (i, j), p in {(2, 4): 0.9, (1, 4): 0.6, (0, 4): 0.5}.items():
         probs[0, i, j] = (1 - p) / 9
         probs[0, i, j, grid[0, i, j]] = p
-    found = decode(probs, S, "votes")
+    found = decode(probs, S, "votes", 0.0)
     assert _decoded(found) == {(0, 2, 4)}
     assert found.scores[0] == pytest.approx((0.9 + 0.6 + 0.5) / 3)
 
@@ -194,9 +194,9 @@ def test_score_is_the_mean_probability_of_the_voting_cells():
 def test_only_the_upper_triangle_is_read():
     grid = numpy.zeros((1, 4, 4), dtype="int64")
     grid[0, 3, 1] = label_id("c", 0, 2)
-    assert len(decode(_one_hot(grid, 2), 2, "votes")) == 0
+    assert len(decode(_one_hot(grid, 2), 2, "votes", 0.0)) == 0
 
 
 def test_unknown_rule_is_an_error():
     with pytest.raises(ValueError, match="unknown decode rule"):
-        decode(numpy.zeros((1, 2, 2, 10)), 2, "nearest")
+        decode(numpy.zeros((1, 2, 2, 10)), 2, "nearest", 0.0)

@@ -93,9 +93,9 @@ def test_classifier_relabel_with_alpha2():
 def test_decode_drops_none_dedupes_and_thresholds():
     adjusted = numpy.array([[0, 2], [0, 2], [3, 4], [5, 6]])
     probs = numpy.array([[0.1, 0.9, 0.0], [0.2, 0.8, 0.0], [0.9, 0.05, 0.05], [0.5, 0.1, 0.4]])
-    out = decode(adjusted, probs, decoder(threshold=0.45))
+    out = decode(adjusted, probs, decoder(), 0.45)
     assert out.spans.tolist() == [[0, 2, 0]] and out.scores.tolist() == pytest.approx([0.9])
-    out = decode(adjusted, probs, decoder(soft_nms=False, threshold=0.0))
+    out = decode(adjusted, probs, decoder(soft_nms=False), 0.0)
     assert sorted(out.spans.tolist()) == [[0, 2, 0]]  # [5,6) argmax is None
 
 
@@ -121,6 +121,6 @@ def test_encode_decode_round_trip(raw):
     labels, weights = classifier_targets(adjusted, t.pair_spans[pos], t.pair_labels[pos], sampling(alpha2=1.0, eta=1.0))
     assert (labels == t.labels[pos]).all()  # relabelling agrees with stage 1 on perfect offsets
     probs = numpy.eye(4)[labels] * 0.99 + 0.0025
-    out = decode(adjusted, probs, decoder(soft_nms=False, threshold=0.45))
+    out = decode(adjusted, probs, decoder(soft_nms=False), 0.45)
     got = {(s, e, lab + 1) for s, e, lab in out.spans.tolist()}
     assert got == {(s, e, lab) for (s, e), lab in by_bounds.items()}

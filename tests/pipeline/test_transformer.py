@@ -68,7 +68,7 @@ def build_nlp(bert_dir: str, pooling: str = "reduce_mean.v1", lstm_hidden: int =
                     "pooling": {"@layers": pooling},
                 },
             },
-            "decoder": {"threshold": 0.0},
+            "threshold": 0.0,
         },
     )
     return nlp
