@@ -37,6 +37,13 @@ def write_input(path: Path, lines) -> Path:
     return path
 
 
+@pytest.fixture
+def shared_data_or_none():
+    from .conftest import find_shared_data
+
+    return find_shared_data()
+
+
 def read_spans(path: Path, key: str):
     nlp = spacy.blank("en")
     docs = list(DocBin().from_disk(path).get_docs(nlp.vocab))
@@ -199,7 +206,7 @@ def test_convert_skip_invalid(tmp_path):
     result = runner.invoke(app, ["convert", str(source), str(output), "--skip-invalid"])
     assert result.exit_code == 0, result.output
     assert "2 docs, 2 sentences, 4 spans" in result.stdout
-    assert "Skipped 3 invalid records (see above)" in result.stdout
+    assert f"Skipped 3 invalid records (see above; all 3 listed in {tmp_path / 'dev.skipped.txt'})" in result.stdout
     assert result.stderr.splitlines() == [
         f"Skipped: {source}:2: invalid JSON: Expecting property name enclosed in double quotes: "
         "column 2 (truncated line?)",
@@ -212,15 +219,48 @@ def test_convert_skip_invalid(tmp_path):
     ]
 
 
-def test_convert_skip_invalid_lists_the_first(tmp_path):
+def test_convert_skip_invalid_lists_every_record_in_a_file(tmp_path):
     source = write_input(tmp_path / "dev.jsonl", ["{"] * 25 + [json.dumps(RECORDS[2])])
     output = tmp_path / "dev.spacy"
     result = runner.invoke(app, ["convert", str(source), str(output), "--skip-invalid"])
     assert result.exit_code == 0, result.output
-    assert "Skipped 25 invalid records" in result.stdout
+    listed = tmp_path / "dev.skipped.txt"
+    assert f"Skipped 25 invalid records (see above; all 25 listed in {listed})" in result.stdout
     skipped = result.stderr.splitlines()
     assert [line.split(": ")[1] for line in skipped[:20]] == [f"{source}:{n}" for n in range(1, 21)]
     assert skipped[20:] == ["Skipped: ... and 5 more"]
+    lines = listed.read_text(encoding="utf8").splitlines()
+    assert [line.split(": ")[0] for line in lines] == [f"{source}:{n}" for n in range(1, 26)]
+    assert all("invalid JSON" in line for line in lines)
+    # Elsewhere with --skipped-file; a run that skips nothing leaves the list empty, never stale.
+    elsewhere = tmp_path / "logs" / "skipped.txt"
+    args = ["convert", str(source), str(output), "--skip-invalid", "--skipped-file", str(elsewhere)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and f"all 25 listed in {elsewhere}" in result.stdout
+    assert elsewhere.read_text(encoding="utf8") == listed.read_text(encoding="utf8")
+    clean = write_input(tmp_path / "clean.jsonl", [json.dumps(RECORDS[2])])
+    result = runner.invoke(app, ["convert", str(clean), str(output), "--skip-invalid"])
+    assert result.exit_code == 0 and "Skipped" not in result.output
+    assert listed.read_text(encoding="utf8") == ""
+
+
+def test_convert_skipped_file_needs_skip_invalid(tmp_path):
+    source = write_input(tmp_path / "dev.jsonl", [json.dumps(RECORDS[0])])
+    args = ["convert", str(source), str(tmp_path / "o.spacy"), "--skipped-file", str(tmp_path / "s.txt")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "needs --skip-invalid" in " ".join(result.output.replace("│", " ").split())
+    assert not (tmp_path / "o.spacy").exists()
+
+
+@pytest.mark.parametrize("name", ["dev.json", "dev.jsonl", "dev", "dev.spacy.bak"])
+def test_convert_output_must_be_a_spacy_file(tmp_path, name):
+    """spaCy's corpus reader reads only *.spacy files: any other name would train on nothing."""
+    source = write_input(tmp_path / "in.jsonl", [json.dumps(RECORDS[0])])
+    output = tmp_path / "out" / name
+    result = runner.invoke(app, ["convert", str(source), str(output)])
+    assert result.exit_code == 2
+    assert "does not end in .spacy" in " ".join(result.output.replace("│", " ").split())
+    assert not output.exists()
 
 
 def test_convert_skip_invalid_nothing_left(tmp_path):
@@ -230,7 +270,9 @@ def test_convert_skip_invalid_nothing_left(tmp_path):
     result = runner.invoke(app, ["convert", str(source), str(output), "--skip-invalid"])
     assert result.exit_code == 1
     assert f"Skipped: {source}:1: invalid JSON" in result.stderr
-    assert f"Error: {source}: no sentences found (skipped 2 invalid records)" in result.stderr
+    listed = tmp_path / "dev.skipped.txt"
+    assert f"Error: {source}: no sentences found (skipped 2 invalid records; all 2 listed in {listed})" in result.stderr
+    assert len(listed.read_text(encoding="utf8").splitlines()) == 2
     assert output.read_bytes() == b"previous"
 
 
@@ -321,6 +363,86 @@ def test_convert_conll_tag_columns_and_directory(tmp_path):
     assert read_spans(output, "nested")[0] == [[(0, 3, "ORG"), (2, 3, "LOC")], [(0, 1, "LOC")]]
 
 
+def test_convert_conll_keeps_the_chunk_column_as_data(tmp_path):
+    """CoNLL-2003's CHUNK column holds IOB tags too (I-NP): it is said, and not read as entities."""
+    source = tmp_path / "eng.testa"
+    source.write_text(CONLL, encoding="utf8")
+    output = tmp_path / "dev.spacy"
+    result = runner.invoke(app, ["convert", str(source), str(output), "-f", "conll"])
+    assert result.exit_code == 0, result.output
+    assert f"Note: {source}: column 3 holds chunk tags (NP, VP): read as data" in result.stderr
+    assert read_spans(output, "nested")[0] == [[(0, 1, "ORG"), (2, 3, "MISC")], [(0, 1, "PER"), (1, 2, "PER")], [(0, 1, "LOC")]]
+
+
+NESTED_CONLL = """\
+University B-ORG B-LOC
+of I-ORG O
+Paris I-ORG B-LOC
+
+Bonn B-LOC O
+"""
+
+
+def test_convert_conll_reads_every_layer_of_iob_tags(tmp_path):
+    """A nested corpus's layer columns are all read, and said, without --tag-columns."""
+    source = tmp_path / "nested.conll"
+    source.write_text(NESTED_CONLL, encoding="utf8")
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(source), str(output), "-f", "conll"])
+    assert result.exit_code == 0, result.output
+    assert f"Note: {source}: columns 2 and 3 hold only IOB tags: read as 2 nesting layers (--tag-columns 2)" in result.stderr
+    assert read_spans(output, "nested")[0] == [[(0, 3, "ORG"), (0, 1, "LOC"), (2, 3, "LOC")], [(0, 1, "LOC")]]
+    result = runner.invoke(app, ["convert", str(source), str(output), "-f", "conll", "--tag-columns", "1"])
+    assert result.exit_code == 0 and "Note:" not in result.output
+    assert read_spans(output, "nested")[0] == [[(0, 1, "LOC"), (2, 3, "LOC")], []]
+
+
+def test_convert_conll_ambiguous_column_stops_and_names_tag_columns(tmp_path):
+    source = tmp_path / "x.conll"
+    source.write_text("University B-ORG B-LOC\nof I-ORG O\n", encoding="utf8")
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(source), str(output), "-f", "conll"])
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert f"Error: {source}: column 2 holds only IOB tags, with types (ORG) that column 3 (LOC) never has" in message
+    assert "pass --tag-columns 2 to read it as a nesting layer too, or --tag-columns 1 to read it as data" in message
+    assert not output.exists()
+    result = runner.invoke(app, ["convert", str(source), str(output), "-f", "conll", "--tag-columns", "2"])
+    assert result.exit_code == 0, result.output
+    assert read_spans(output, "nested")[0] == [[(0, 2, "ORG"), (0, 1, "LOC")]]
+
+
+@pytest.mark.parametrize("kind", ["xml", "sample_xml", "brat_dir", "brat_ann", "brat_txt", "conll", "conll_dir"])
+def test_convert_auto_names_the_format_to_use(tmp_path, shared_data_or_none, kind):
+    """--format auto reads JSON lines; XML, BRAT and CoNLL input get the --format that reads them."""
+    expected = {"xml": "genia-xml", "sample_xml": "genia-xml", "conll": "conll", "conll_dir": "conll"}.get(kind, "brat")
+    if kind == "xml":
+        source = write_input(tmp_path / "sample.xml", ['<?xml version="1.0"?>', "<set><article></article></set>"])
+    elif kind == "sample_xml":
+        if shared_data_or_none is None:
+            pytest.skip("shared data not found")
+        source = shared_data_or_none / "genia" / "raw-sample" / "GENIAcorpus3.02-sample.xml"
+    elif kind.startswith("brat"):
+        ann = write_brat(tmp_path / "brat", "doc", "IL-2 gene", ["T1\tDNA 0 9\tIL-2 gene"])
+        source = {"brat_dir": tmp_path / "brat", "brat_ann": ann, "brat_txt": ann.with_suffix(".txt")}[kind]
+    else:
+        (tmp_path / "conll").mkdir()
+        source = tmp_path / "conll" / "eng.testa.txt"
+        source.write_text(CONLL, encoding="utf8")
+        source = source if kind == "conll" else source.parent
+    output = tmp_path / "o.spacy"
+    for args in ([], ["-f", "yhcc"]):
+        result = runner.invoke(app, ["convert", str(source), str(output), *args])
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"Error: {source} looks like ")
+        assert f"not JSON lines: use --format {expected}" in result.stderr
+        assert "invalid JSON" not in result.stderr and "no *.jsonl files" not in result.stderr
+    assert not output.exists()
+    if kind in ("brat_dir", "conll"):  # the named format then converts it
+        result = runner.invoke(app, ["convert", str(source), str(output), "-f", expected])
+        assert result.exit_code == 0, result.output
+
+
 def test_convert_conll_iob2_warning(tmp_path):
     source = tmp_path / "x.conll"
     source.write_text("a O\nb I-PER\n", encoding="utf8")
@@ -356,7 +478,7 @@ def test_convert_conll_skip_invalid(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert f"Skipped: {source}:2: invalid tag 'E-X' in column 2" in result.stderr
-    assert "Skipped 1 invalid record (see above)" in result.stdout
+    assert "Skipped 1 invalid record (see above; all 1 listed in" in result.stdout
     assert read_spans(output, "nested")[0] == [[(0, 1, "Y")]]
 
 
@@ -444,7 +566,7 @@ def test_convert_brat_skip_invalid(tmp_path):
         "'IL-2 gene'",
         f"Skipped: {ann_path}:3: start 5 >= end 4 in 'protein 5 4'",
     ]
-    assert "Skipped 2 invalid records (see above)" in result.stdout
+    assert "Skipped 2 invalid records (see above; all 2 listed in" in result.stdout
     assert read_spans(output, "nested")[0] == [[(0, 1, "protein")]]
 
 

@@ -3,9 +3,12 @@
 
 * `read_jsonl`: the yhcc, Locate-and-Label/PIQN and W2NER JSON-lines formats.
 * `read_conll`: CoNLL column files (CoNLL-2003; IOB1/IOB2, one tag column
-  per nesting layer).
+  per nesting layer, counted by `detect_tag_columns` unless given).
 * `read_brat`: BRAT standoff ``.txt`` + ``.ann`` pairs.
 * `read_genia_xml`: the GENIA 3.02 XML corpus.
+
+`sniff_format` names the reader an input looks like (``convert --format
+auto`` uses it to point at the right ``--format``).
 
 A file without any sentence is a `FormatError` for every reader. Pass
 ``skipped=Skipped(skip_invalid=True)`` to the jsonl, conll and brat readers
@@ -15,7 +18,8 @@ to skip invalid records (collected in ``skipped.invalid``) instead of failing.
 from .base import NestedSentence, input_files, sentences_to_docs, split_whitespace_tokens
 from .brat import read_brat
 from .conll import SCHEMES as CONLL_SCHEMES
-from .conll import read_conll
+from .conll import TagLayout, detect_tag_columns, read_conll
+from .detect import FORMAT_NAMES, sniff_format
 from .docbin import ConversionSummary, write_docbin
 from .errors import FormatError, FormatWarning, Skipped
 from .genia_xml import read_genia_xml
@@ -24,12 +28,15 @@ from .jsonl import FORMATS, detect_format, parse_record, read_jsonl
 __all__ = [
     "CONLL_SCHEMES",
     "FORMATS",
+    "FORMAT_NAMES",
     "ConversionSummary",
     "FormatError",
     "FormatWarning",
     "NestedSentence",
     "Skipped",
+    "TagLayout",
     "detect_format",
+    "detect_tag_columns",
     "input_files",
     "parse_record",
     "read_brat",
@@ -37,6 +44,7 @@ __all__ = [
     "read_genia_xml",
     "read_jsonl",
     "sentences_to_docs",
+    "sniff_format",
     "split_whitespace_tokens",
     "write_docbin",
 ]

@@ -8,12 +8,19 @@ sentences (CoNLL-2003 English, ``WORD POS CHUNK NER``)::
     EU NNP I-NP I-ORG
     rejects VBZ I-VP O
 
-* The word is column 0; the tags are the last `tag_columns` columns
-  (default 1). Tag columns are never guessed: CoNLL-2003's CHUNK column
-  (``I-NP``) looks exactly like an entity layer. Several tag columns are
-  nesting layers (one per level, e.g. GermEval 2014's outer and inner
-  columns): each is decoded on its own and the spans are merged, in column
-  order, exact duplicates dropped.
+* The word is column 0; the tags are the last `tag_columns` columns. Several
+  tag columns are nesting layers (one per level, e.g. GermEval 2014's outer
+  and inner columns): each is decoded on its own and the spans are merged,
+  in column order, exact duplicates dropped.
+* Without `tag_columns`, `detect_tag_columns` counts them, so that no layer
+  is dropped silently: the last column is a layer, and so is each column
+  before it, back to the first that is not, that holds only IOB tags with
+  either no entity type or a type the later layers also have. A column of
+  IOB tags whose types are all syntactic chunk types (``NP``, ``VP``, ...)
+  ends the layers: CoNLL-2003's CHUNK column (``I-NP``) is read as data, as
+  before. Any other column of IOB tags with types of its own is ambiguous
+  (a nesting layer with other types, or a tagging of another kind): a
+  FormatError names ``--tag-columns N`` for either reading.
 * Every token line of a file has as many columns as its first token line.
 * A ``-DOCSTART-`` line starts a document: the sentences that follow get the
   doc_id ``"<file name>:<n>"`` (n = 0, 1, ... within the file) and the
@@ -40,16 +47,19 @@ after it keep their sent_ids.
 """
 
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Set, Tuple, Union
 
 from .base import LabeledSpan, NestedSentence
 from .errors import NO_SENTENCES, FormatError, FormatWarning, Skipped, skip_or_raise
 
-__all__ = ["DOCSTART", "SCHEMES", "read_conll"]
+__all__ = ["CHUNK_TYPES", "DOCSTART", "SCHEMES", "TagLayout", "detect_tag_columns", "read_conll"]
 
 SCHEMES = ("auto", "iob1", "iob2")
 DOCSTART = "-DOCSTART-"
+# The phrase types of CoNLL-2000 chunking, the CHUNK column of CoNLL-2003.
+CHUNK_TYPES = frozenset({"ADJP", "ADVP", "CONJP", "INTJ", "LST", "NP", "PP", "PRT", "SBAR", "UCP", "VP"})
 Row = Tuple[int, List[str]]  # (1-based line number, columns)
 Line = Tuple[int, Union[List[str], FormatError]]  # a Row, or why the line cannot be read
 
@@ -58,29 +68,139 @@ def read_conll(
     path: Union[str, Path],
     scheme: str = "auto",
     *,
-    tag_columns: int = 1,
+    tag_columns: Optional[int] = None,
     skipped: Optional[Skipped] = None,
 ) -> Iterator[NestedSentence]:
     """Read a CoNLL column file, one `NestedSentence` per sentence.
 
     scheme (str): "auto", "iob1" or "iob2" (see the module docstring).
-    tag_columns (int): how many trailing columns are tag columns, one per
-        nesting layer.
+    tag_columns (Optional[int]): how many trailing columns are tag columns,
+        one per nesting layer; None: counted by `detect_tag_columns`.
     skipped (Optional[Skipped]): with ``skip_invalid``, where invalid
         sentences (and an empty file) are recorded and skipped instead of raised.
-    RAISES (FormatError): on the first invalid sentence, when iteration gets
-        there; at the end, for a file without any token line.
+    RAISES (FormatError): when iteration starts, for tag columns that cannot
+        be counted (never skipped); on the first invalid sentence, when
+        iteration gets there; at the end, for a file without any token line.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"Unknown scheme {scheme!r}: expected one of {SCHEMES}")
-    if tag_columns < 1:
+    if tag_columns is not None and tag_columns < 1:
         raise ValueError(f"tag_columns must be at least 1, got {tag_columns}")
     return _iter_conll(Path(path), scheme, tag_columns, skipped)
 
 
+@dataclass
+class TagLayout:
+    """What `detect_tag_columns` found in a file.
+
+    tag_columns (int): how many trailing columns are nesting layers.
+    n_columns (int): the columns of the file's first token line (0: none).
+    chunk_column (Optional[int]): the 1-based column of chunk tags (CoNLL-2003's
+        CHUNK) just before the layers, read as data; None when there is none.
+    chunk_types (List[str]): that column's types, sorted.
+    """
+
+    tag_columns: int
+    n_columns: int = 0
+    chunk_column: Optional[int] = None
+    chunk_types: List[str] = field(default_factory=list)
+
+    @property
+    def layer_columns(self) -> List[int]:
+        """The 1-based columns read as nesting layers, outermost first."""
+        return list(range(self.n_columns - self.tag_columns + 1, self.n_columns + 1))
+
+
+def detect_tag_columns(path: Union[str, Path]) -> TagLayout:
+    """Count the trailing columns of a CoNLL file that are nesting layers.
+
+    Only the token lines with as many columns as the first one are looked at
+    (the reader reports the others). The last column is always a layer. Going
+    left from it, a column is a layer too while it holds only IOB tags
+    (``O``, ``B-X``, ``I-X``) and either no type at all or one that a layer to
+    its right also has; the first column that does not hold only IOB tags
+    ends the layers, and so does one whose types are all chunk types
+    (`CHUNK_TYPES`: CoNLL-2003's CHUNK column, then reported in the layout).
+    RAISES (FormatError): for a column of IOB tags with types that no layer to
+        its right has and that are not chunk types: it could be a nesting
+        layer or not, so the message names ``--tag-columns`` for both.
+    """
+    path = Path(path)
+    n_columns, iob_only, types = _scan_columns(path)
+    layout = TagLayout(tag_columns=1, n_columns=n_columns)
+    if n_columns < 2 or not iob_only[n_columns - 1]:
+        return layout  # the reader reports what is wrong with the file
+    layer_types = set(types[n_columns - 1])
+    for column in range(n_columns - 2, 0, -1):  # column 0 is the word
+        if not iob_only[column]:
+            break
+        own = types[column]
+        if not own or own & layer_types:
+            layout.tag_columns += 1
+            layer_types |= own
+            continue
+        if own <= CHUNK_TYPES:
+            layout.chunk_column, layout.chunk_types = column + 1, sorted(own)
+            break
+        first, n_layers = n_columns - layout.tag_columns + 1, layout.tag_columns
+        raise FormatError(
+            path,
+            None,
+            f"column {column + 1} holds only IOB tags, with types ({_listed(own)}) that "
+            f"{_columns_name(first, n_columns)} ({_listed(layer_types)}) never {'has' if n_layers == 1 else 'have'}: "
+            f"pass --tag-columns {n_layers + 1} to read it as a nesting layer too, or "
+            f"--tag-columns {n_layers} to read it as data (library: tag_columns=N)",
+        )
+    return layout
+
+
+def _scan_columns(path: Path) -> Tuple[int, List[bool], List[Set[str]]]:
+    """The first token line's column count, and per column: only IOB tags?, its types."""
+    n_columns = 0
+    iob_only: List[bool] = []
+    types: List[Set[str]] = []
+    with path.open("rb") as file_:
+        for line_no, raw in enumerate(file_, start=1):
+            try:
+                columns = _split_line(path, raw, line_no)
+            except FormatError:
+                continue
+            if not columns or columns[0] == DOCSTART:
+                continue
+            if not n_columns:
+                n_columns = len(columns)
+                iob_only, types = [True] * n_columns, [set() for _ in range(n_columns)]
+            if len(columns) != n_columns:
+                continue
+            for column in range(1, n_columns):
+                if not iob_only[column]:
+                    continue
+                tag = columns[column]
+                prefix, dash, label = tag.partition("-")
+                if tag == "O":
+                    continue
+                if prefix in ("B", "I") and dash and label:
+                    types[column].add(label)
+                else:
+                    iob_only[column] = False
+    return n_columns, iob_only, types
+
+
+def _listed(types: Set[str], limit: int = 6) -> str:
+    names = sorted(types)
+    more = f", ... {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _columns_name(first: int, last: int) -> str:
+    return f"column {last}" if first == last else f"columns {first}-{last}"
+
+
 def _iter_conll(
-    path: Path, scheme: str, tag_columns: int, skipped: Optional[Skipped]
+    path: Path, scheme: str, tag_columns: Optional[int], skipped: Optional[Skipped]
 ) -> Iterator[NestedSentence]:
+    if tag_columns is None:
+        tag_columns = detect_tag_columns(path).tag_columns
     first: Optional[Row] = None  # the first token line: it fixes the column count
     n_sentences = 0
     for doc_id, index, lines in _sentence_lines(path):

@@ -1,5 +1,6 @@
 """Tests for the CoNLL column reader."""
 
+import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,8 @@ from spacy_nested.formats import (
     FormatWarning,
     NestedSentence,
     Skipped,
+    TagLayout,
+    detect_tag_columns,
     read_conll,
     sentences_to_docs,
 )
@@ -128,9 +131,48 @@ def test_nested_layers(tmp_path):
         (0, 1, "LOC"),
         (2, 3, "LOC"),
     ]
-    # By default only the last column is a tag column; column 1 is then data.
-    (flat,) = read_all(path, "iob2")
+    # By default every trailing column of IOB tags that shares a type is a layer: no layer is dropped.
+    assert detect_tag_columns(path) == TagLayout(tag_columns=2, n_columns=3)
+    assert read_all(path, "iob2") == [sentence]
+    # tag_columns=1 reads the last column only; column 1 is then data.
+    (flat,) = read_all(path, "iob2", tag_columns=1)
     assert flat.spans == [(0, 1, "LOC"), (2, 3, "LOC"), (4, 5, "LOC")]
+
+
+LAYOUTS = [
+    # (file text, tag columns, chunk column, its types)
+    ("a O\nb B-X\n", 1, None, []),
+    ("a NN O\nb NN B-X\n", 1, None, []),
+    ("a B-X B-X\nb O O\n", 2, None, []),
+    ("a O B-X\nb O O\n", 2, None, []),  # a layer without entities in this file: read, it adds nothing
+    ("a B-X B-Y B-Y\nb B-Y O I-Y\n", 3, None, []),  # column 1: X and Y, and Y is a later layer's
+    ("a NN B-X B-X\nb NN O O\n", 2, None, []),  # NN ends the layers
+    ("a NNP I-NP I-ORG\nb VBZ B-VP O\n", 1, 3, ["NP", "VP"]),  # CoNLL-2003
+    ("a I-NP B-NP I-ORG\n", 1, 3, ["NP"]),  # the chunk column ends the layers
+    ("a B-X E-X\n", 1, None, []),  # the last column is not IOB: the reader says why
+    ("a B-X B-X\nb B-X\nc I-X\n", 2, None, []),  # lines with another column count are not looked at
+    ("-DOCSTART- -X- O O\n\n", 1, None, []),
+]
+
+
+@pytest.mark.parametrize("text,tag_columns,chunk_column,chunk_types", LAYOUTS)
+def test_detect_tag_columns(tmp_path, text, tag_columns, chunk_column, chunk_types):
+    layout = detect_tag_columns(write_conll(tmp_path / "x.conll", text))
+    assert (layout.tag_columns, layout.chunk_column, layout.chunk_types) == (tag_columns, chunk_column, chunk_types)
+
+
+def test_a_column_of_other_types_is_never_guessed(tmp_path):
+    path = write_conll(tmp_path / "x.conll", "a B-ORG O B-LOC\nb I-ORG B-LOC I-LOC\n")
+    message = (
+        f"{path}: column 2 holds only IOB tags, with types (ORG) that columns 3-4 (LOC) never have: "
+        "pass --tag-columns 3 to read it as a nesting layer too, or --tag-columns 2 to read it as data"
+    )
+    with pytest.raises(FormatError, match=re.escape(message)):
+        detect_tag_columns(path)
+    skipped = Skipped(skip_invalid=True)
+    with pytest.raises(FormatError, match=re.escape(message)):  # a question for the user, not a record to skip
+        list(read_conll(path, skipped=skipped))
+    assert [s.spans for s in read_all(path, tag_columns=3)] == [[(0, 2, "ORG"), (1, 2, "LOC"), (0, 2, "LOC")]]
 
 
 def test_docstart_and_blank_lines(tmp_path):
@@ -295,3 +337,14 @@ def test_conll2003_counts(shared_data, split):
     assert counts == CONLL2003_COUNTS[split]
     assert None not in {s.doc_id for s in sentences}
     assert not any("-DOCSTART-" in s.tokens for s in sentences)
+
+
+def test_conll2003_reading_does_not_change(shared_data):
+    """Its CHUNK column holds IOB tags (I-NP) too: the default still reads the NER column only."""
+    path = shared_data / "conll2003" / "dev.txt"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    layout = detect_tag_columns(path)
+    assert (layout.tag_columns, layout.chunk_column) == (1, 3)
+    assert set(layout.chunk_types) <= {"ADJP", "ADVP", "CONJP", "INTJ", "LST", "NP", "PP", "PRT", "SBAR", "UCP", "VP"}
+    assert read_all(path, "iob1") == read_all(path, "iob1", tag_columns=1)
