@@ -22,6 +22,7 @@ decoder        ``spacy_nested.offset_votes.v1``            boundary_offset_ner
 """
 from spacy.util import registry
 
+from .biomedical_tokenizer import create_biomedical_tokenizer
 from .codecs.boundary_offset import VoteDecoder
 from .codecs.locate_label import Sampling, SoftNMSDecoder
 from .heads.losses import BoundaryOffsetLoss, LocateLabelLoss, ProposerRegressorLoss
@@ -32,7 +33,7 @@ from .models.architectures import (
 )
 from .scoring import make_nested_scorer
 from .spans import Segmenter, make_window_seeds
-from .tokenizer import create_whitespace_tokenizer
+from .tokenizer import create_gold_tokens_corpus, create_whitespace_tokenizer
 
 ARCHITECTURES = {
     "spacy_nested.LocateLabel.v1": build_locate_label_model,
@@ -56,3 +57,5 @@ for name, make in MISC.items():
     registry.misc.register(name, func=make)
 registry.scorers.register("spacy_nested.nested_scorer.v1", func=make_nested_scorer)
 registry.tokenizers.register("spacy_nested.WhitespaceTokenizer.v1", func=create_whitespace_tokenizer)
+registry.tokenizers.register("spacy_nested.BiomedicalTokenizer.v1", func=create_biomedical_tokenizer)
+registry.readers.register("spacy_nested.GoldTokensCorpus.v1", func=create_gold_tokens_corpus)

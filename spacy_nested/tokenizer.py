@@ -15,6 +15,10 @@ rebuilds it from its config alone:
 
     [nlp.tokenizer]
     @tokenizers = "spacy_nested.WhitespaceTokenizer.v1"
+
+A pipeline for raw text uses another tokenizer (``spacy_nested.BiomedicalTokenizer.v1``, in
+`spacy_nested.biomedical_tokenizer`), and trains on the corpus's tokens all the same through
+`GoldTokensCorpus` (``spacy_nested.GoldTokensCorpus.v1``), the reader of the shipped configs.
 """
 
 from pathlib import Path
@@ -23,6 +27,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Union
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.training import Corpus, Example
 from spacy.util import ensure_path
 from spacy.vocab import Vocab
 
@@ -139,3 +144,40 @@ def doc_from_tokens(
             if not isinstance(token, str) or not token:
                 raise ValueError(f"token {i} must be a non-empty string, got {token!r}")
     return Doc(vocab, words=list(tokens), spaces=list(spaces))
+
+
+class GoldTokensCorpus(Corpus):
+    """spaCy's `Corpus` reader, whose predicted docs always have the gold docs' tokens.
+
+    spaCy's reader tokenizes the text of each gold doc with the pipeline's
+    tokenizer, unless ``gold_preproc`` is set. A pipeline meant for raw text has
+    a tokenizer that is not the corpus's (``spacy_nested.BiomedicalTokenizer.v1``
+    differs from GENIA's tokens on a few in a thousand), and ``gold_preproc`` is
+    no way out: it splits a doc with sentence starts (``convert --group-by
+    doc_id``) into one doc per sentence, losing the document context, and spaCy's
+    ``Span.as_doc`` drops ``doc.spans`` on the way, so such docs would train
+    without any gold span. This reader keeps each doc whole and builds its
+    predicted side from the gold words and spaces, as the whitespace tokenizer
+    does for converted corpora: training and evaluation see exactly the
+    corpus's tokens, whatever ``[nlp.tokenizer]`` says.
+
+    Registered as ``spacy_nested.GoldTokensCorpus.v1``, with the arguments of
+    ``spacy.Corpus.v1`` except ``gold_preproc``.
+    """
+
+    def _make_example(self, nlp: Language, reference: Doc, gold_preproc: bool) -> Example:
+        words = [token.text for token in reference]
+        spaces = [bool(token.whitespace_) for token in reference]
+        return Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)
+
+
+def create_gold_tokens_corpus(
+    path: Optional[Path],
+    max_length: int = 0,
+    limit: int = 0,
+    augmenter: Optional[Callable[..., Iterable[Example]]] = None,
+) -> GoldTokensCorpus:
+    """A `GoldTokensCorpus` over the DocBins at `path` (a file or a directory of ``.spacy`` files)."""
+    if path is None:
+        raise ValueError("No path given for the corpus: set [paths.train] and [paths.dev] (or pass --paths.train ...)")
+    return GoldTokensCorpus(path, max_length=max_length, limit=limit, augmenter=augmenter)
