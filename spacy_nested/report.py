@@ -170,7 +170,11 @@ def _benchmark(result: Optional[Dict[str, Any]]) -> str:
 
 
 def render_markdown(metrics: Dict[str, Dict[str, Any]]) -> str:
-    """The report as markdown: an overall table, then per-type and per-depth tables."""
+    """The report as markdown: an overall table, then per-type and per-depth tables.
+
+    The per-depth table says in its headers that R counts gold spans by their
+    depth among the gold and P predicted spans by theirs among the predictions.
+    """
     first = next(iter(metrics.values()), {})
     n_len = {b: s.get("n_gold", 0) for b, s in first.get("per_length", {}).items()}
     head = ["pipeline", "P", "R", "F1"] + [f"F1 len {b} (n={n_len.get(b, '?')})" for b in LENGTH_BUCKETS]
@@ -190,16 +194,22 @@ def render_markdown(metrics: Dict[str, Dict[str, Any]]) -> str:
     rows = [[name] + [_pct(m.get("per_type", {}).get(label)) for label in labels] for name, m in metrics.items()]
     head = ["pipeline"] + [f"{label} (n={n_type.get(label, '?')})" for label in labels]
     parts += ["## F1 per type", "", _table(head, rows)]
-    head = ["pipeline"] + [f"depth {b} {k}" for b in DEPTH_BUCKETS for k in ("P", "R", "F1")]
+    n_depth = {b: s.get("n_gold", 0) for b, s in first.get("per_depth", {}).items()}
+    head = ["pipeline"]
+    for b in DEPTH_BUCKETS:
+        head += [f"R: gold at depth {b} (n={n_depth.get(b, '?')})", f"P: predicted at depth {b}", f"F1 of these R, P (depth {b})"]
     rows = []
     for name, m in metrics.items():
         depth = m.get("per_depth", {})
-        rows.append([name] + [_pct(depth.get(b), k) for b in DEPTH_BUCKETS for k in ("p", "r", "f")])
+        rows.append([name] + [_pct(depth.get(b), k) for b in DEPTH_BUCKETS for k in ("r", "p", "f")])
     parts += [
-        "## Per nesting depth",
+        "## Per nesting depth: recall by gold depth, precision by predicted depth",
         "",
         "Depth 1: inside no other span; depth k: inside a chain of k - 1 nested spans. "
-        "R per gold depth, P per predicted depth.",
+        "R and P of a depth count different spans: R the gold spans at that depth among the gold spans, "
+        "P the predicted spans at that depth among the predictions; F1 combines the two. A correct span "
+        "can count at two depths: one whose gold container was missed is at a lower depth among the "
+        "predictions, so it counts for R at its gold depth and for P at its predicted depth.",
         "",
         _table(head, rows),
         "words/s: words over the wall time of one `nlp.pipe` pass over the texts after a warm-up call; "

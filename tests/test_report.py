@@ -173,3 +173,19 @@ def test_markdown_shows_the_benchmark_when_there_is_one():
     md = render_markdown({"a": {"overall": overall, "benchmark": benchmark}, "b": {"overall": overall}})
     assert "| 1,234 (1,100–1,301) |" in md
     assert next(line for line in md.splitlines() if line.startswith("| b |")).endswith("| – |")  # b: no benchmark
+
+
+def test_per_depth_table_says_what_each_column_counts():
+    """R per gold depth and P per predicted depth are different spans: every header says which."""
+    score = {"p": 0.5, "r": 0.25, "f": 1 / 3, "n_gold": 4, "n_pred": 2}
+    per_depth = {b: score for b in DEPTH_BUCKETS}
+    md = render_markdown({"a": {"overall": score, "per_depth": per_depth}})
+    section = md[md.index("## Per nesting depth"):]
+    assert section.startswith("## Per nesting depth: recall by gold depth, precision by predicted depth")
+    header = next(line for line in section.splitlines() if line.startswith("| pipeline"))
+    for b in DEPTH_BUCKETS:
+        assert f"| R: gold at depth {b} (n=4) | P: predicted at depth {b} | F1 of these R, P (depth {b}) |" in header
+    row = next(line for line in section.splitlines() if line.startswith("| a |"))
+    assert row == "| a |" + " 25.0 | 50.0 | 33.3 |" * len(DEPTH_BUCKETS)
+    assert "R the gold spans at that depth among the gold spans" in section
+    assert "P the predicted spans at that depth among the predictions" in section
