@@ -1,0 +1,262 @@
+"""``python -m spacy_nested annotate MODEL INPUT OUTPUT``: run a pipeline over a corpus, resumably.
+
+Input: a text file (``.txt``: one doc per line, its 1-based line number as ``id``), JSON
+lines (``.jsonl``: the text under ``--text-key``, every other field of the record passes
+through to the output), a ``.spacy`` DocBin (its index as ``id``), or a folder of these
+(read in name order).
+
+Output: one JSON record per input doc, in input order, with the passed-through fields and
+``spans``: ``[{"start", "end", "label", "score"}]`` with character offsets (``--spans-key``
+names the span group, so any spaCy span pipeline works, spancat included). OUTPUT ending in
+``.jsonl`` is one file; any other OUTPUT is a folder of pieces ``part-00000.jsonl``,
+``part-00001.jsonl``, ... to be read in name order.
+
+Nothing lost, nothing twice: input record ``i`` goes to piece ``i // piece_size``, and a
+piece is written to a temporary name and renamed once complete, so a piece is either whole
+or absent. A run killed at any point (SIGKILL included) is finished by the same command with
+``--resume``: the complete pieces are kept, the records they hold are not annotated again,
+and the result equals an uninterrupted run. A single-file OUTPUT is assembled from its
+pieces (kept in ``OUTPUT.parts/`` meanwhile) by one more rename at the end.
+
+Bad input: an invalid JSON line or a record without the text field stops the run with
+``file:line: problem`` (the pieces written before it are complete and ``--resume`` goes on
+once the input is fixed); with ``--skip-invalid`` the line is skipped and listed in
+``OUTPUT.skipped.txt``.
+
+``spacy apply`` also runs these pipelines; this command adds resuming, pass-through fields,
+character-offset records and the scores.
+"""
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+import spacy
+import typer
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from tqdm import tqdm
+
+from ._cli_util import app, fail
+from .formats.errors import FormatError, Skipped, skip_or_raise
+
+INPUT_SUFFIXES = (".txt", ".jsonl", ".spacy")
+PIECE = "part-{:05d}.jsonl"
+
+
+@dataclass
+class Record:
+    """One input doc: its text and the fields that pass through to the output."""
+
+    index: int  # position among all input records (valid or not), in input order
+    text: str
+    fields: Dict[str, Any]
+    doc: Optional[Doc] = None  # a DocBin's doc, annotated as it is
+
+
+def input_files(path: Path) -> List[Path]:
+    """The file, or the input files of a folder in name order."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in INPUT_SUFFIXES)
+        if not files:
+            raise FormatError(path, None, f"no {'/'.join(INPUT_SUFFIXES)} files in the folder")
+        return files
+    if path.suffix not in INPUT_SUFFIXES:
+        raise FormatError(path, None, f"unknown input type '{path.suffix}'; use one of {', '.join(INPUT_SUFFIXES)}")
+    return [path]
+
+
+def read_records(
+    path: Path, text_key: str, nlp: Language, skipped: Optional[Skipped] = None
+) -> Iterator[Optional[Record]]:
+    """Every input record in input order across the files of ``path`` (None: a skipped line).
+
+    A skipped line keeps its place in the numbering, so the pieces of a resumed run hold the
+    same records as those of an uninterrupted one.
+    """
+    files = input_files(path)
+    index = 0
+    for file in files:
+        where = {"file": file.name} if path.is_dir() else {}
+        for found in _read_file(file, text_key, nlp, skipped):
+            if found is not None:
+                text, fields, doc = found
+                yield Record(index, text, {**where, **fields}, doc)
+            else:
+                yield None
+            index += 1
+
+
+Found = Optional[Tuple[str, Dict[str, Any], Optional[Doc]]]
+
+
+def _read_file(file: Path, text_key: str, nlp: Language, skipped: Optional[Skipped]) -> Iterator[Found]:
+    if file.suffix == ".spacy":
+        for i, doc in enumerate(DocBin().from_disk(file).get_docs(nlp.vocab)):
+            yield (doc.text, {"id": i}, doc)
+        return
+    with file.open(encoding="utf8") as lines:
+        for line_no, line in enumerate(lines, start=1):
+            line = line.rstrip("\n")
+            if file.suffix == ".txt":
+                yield (line, {"id": line_no}, None)
+                continue
+            try:
+                data = json.loads(line)
+                if not isinstance(data, dict) or not isinstance(data.get(text_key), str):
+                    raise ValueError(f"no string field '{text_key}' (--text-key)")
+            except ValueError as err:
+                skip_or_raise(FormatError(file, line_no, str(err)), skipped)
+                yield None
+                continue
+            yield (data.pop(text_key), data, None)
+
+
+def doc_record(doc: Doc, fields: Dict[str, Any], spans_key: str) -> Dict[str, Any]:
+    """The output record: the passed-through fields and the spans with character offsets."""
+    group = doc.spans.get(spans_key, [])
+    scores = group.attrs.get("scores") if hasattr(group, "attrs") else None
+    spans = [
+        {
+            "start": span.start_char,
+            "end": span.end_char,
+            "label": span.label_,
+            "score": None if scores is None else round(float(scores[i]), 6),
+        }
+        for i, span in enumerate(group)
+    ]
+    return {**fields, "spans": spans}
+
+
+class Pieces:
+    """The output pieces of a run: complete ones, and writing one atomically."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+        self.single = output.suffix == ".jsonl"
+        self.folder = output.with_name(output.name + ".parts") if self.single else output
+
+    def path(self, i: int) -> Path:
+        return self.folder / PIECE.format(i)
+
+    def n_complete(self) -> int:
+        """How many pieces, from the first, are complete (a gap ends the count)."""
+        n = 0
+        while self.path(n).exists():
+            n += 1
+        return n
+
+    def started(self) -> bool:
+        return self.output.exists() or self.folder.exists()
+
+    def write(self, i: int, records: Iterable[Dict[str, Any]]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{PIECE.format(i)}.tmp"
+        with tmp.open("w", encoding="utf8") as out:
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path(i))
+
+    def finish(self) -> None:
+        """A single-file output: the pieces joined in order, then renamed into place."""
+        if not self.single:
+            return
+        tmp = self.output.with_name(f".{self.output.name}.tmp")
+        with tmp.open("wb") as out:
+            for i in range(self.n_complete()):
+                with self.path(i).open("rb") as piece:
+                    shutil.copyfileobj(piece, out)
+        os.replace(tmp, self.output)
+        shutil.rmtree(self.folder)
+
+
+def annotate(
+    nlp: Language,
+    input_path: Path,
+    output: Path,
+    *,
+    text_key: str = "text",
+    spans_key: str = "nested",
+    batch_size: int = 64,
+    n_process: int = 1,
+    piece_size: int = 1000,
+    resume: bool = False,
+    skipped: Optional[Skipped] = None,
+    progress: bool = False,
+) -> int:
+    """Annotate every record of ``input_path`` into ``output`` (module docstring); returns records written."""
+    pieces = Pieces(output)
+    if pieces.single and output.exists() and not pieces.folder.exists():
+        if resume:
+            return 0  # finished before
+        raise FileExistsError(f"{output} exists; use --resume to finish an interrupted run, or remove it")
+    if pieces.started() and not resume:
+        raise FileExistsError(f"{pieces.folder} exists; use --resume to finish an interrupted run, or remove it")
+    done = pieces.n_complete()
+    records = (r for r in read_records(input_path, text_key, nlp, skipped) if r is not None)
+    todo = (r for r in records if r.index >= done * piece_size)
+    written = 0
+    current = done
+    buffer: List[Dict[str, Any]] = []
+    with tqdm(unit="docs", disable=not progress) as bar:
+        for record, doc in _annotated(nlp, todo, batch_size, n_process):
+            piece = record.index // piece_size
+            while current < piece:  # pieces whose records were all invalid are written empty
+                pieces.write(current, buffer)
+                current, buffer = current + 1, []
+            buffer.append(doc_record(doc, record.fields, spans_key))
+            written += 1
+            bar.update(1)
+    if buffer or (done == 0 and written == 0):  # the last piece; an empty input gives one empty piece
+        pieces.write(current, buffer)
+    pieces.finish()
+    return written
+
+
+def _annotated(nlp: Language, records: Iterator[Record], batch_size: int, n_process: int) -> Iterator[Tuple[Record, Doc]]:
+    texts = ((r.doc if r.doc is not None else r.text, r) for r in records)
+    yield from ((record, doc) for doc, record in nlp.pipe(texts, as_tuples=True, batch_size=batch_size, n_process=n_process))
+
+
+@app.command("annotate")
+def annotate_cli(
+    model: str = typer.Argument(..., help="Pipeline name or path"),
+    input_path: Path = typer.Argument(..., help="A .txt, .jsonl or .spacy file, or a folder of them", exists=True),
+    output: Path = typer.Argument(..., help="OUTPUT.jsonl (one file) or a folder of JSONL pieces"),
+    text_key: str = typer.Option("text", "--text-key", help="JSONL field holding the text"),
+    spans_key: str = typer.Option("nested", "--spans-key", "-k", help="Span group to write"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b"),
+    n_process: int = typer.Option(1, "--n-process", "-n"),
+    piece_size: int = typer.Option(1000, "--piece-size", help="Input records per output piece"),
+    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run, keeping its complete pieces"),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip and list invalid input lines"),
+) -> None:
+    """Annotate a corpus with a pipeline into JSONL records with character offsets, resumably."""
+    skipped = Skipped(skip_invalid=skip_invalid)
+    try:
+        nlp = spacy.load(model)
+        written = annotate(
+            nlp,
+            input_path,
+            output,
+            text_key=text_key,
+            spans_key=spans_key,
+            batch_size=batch_size,
+            n_process=n_process,
+            piece_size=piece_size,
+            resume=resume,
+            skipped=skipped,
+            progress=sys.stderr.isatty(),
+        )
+    except (FormatError, FileExistsError, OSError) as err:
+        fail(str(err))
+    if skipped.invalid:
+        listing = output.with_name(output.name + ".skipped.txt")
+        listing.write_text("".join(f"{err}\n" for err in skipped.invalid), encoding="utf8")
+        typer.echo(f"Skipped {len(skipped.invalid)} invalid lines, listed in {listing}", err=True)
+    typer.echo(f"Annotated {written} docs into {output}")
