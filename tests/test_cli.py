@@ -69,6 +69,7 @@ def test_python_m_spacy_nested_has_every_command():
         "package-pipeline",
         "upgrade-config",
         "write-configs",
+        "annotate",
     }
     assert not app.registered_groups
     result = runner.invoke(app, ["--help"])
