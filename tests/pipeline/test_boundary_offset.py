@@ -5,8 +5,8 @@ import numpy
 import pytest
 import spacy
 
-from .nested_fixture import SENTENCES, build_nlp, make_examples, model_config, train
-from .test_common import _spans
+from .nested_fixture import build_nlp, make_examples, model_config
+from .test_common import _assert_same, _spans, train_until_predicted
 
 NAME = "boundary_offset_ner"
 
@@ -24,14 +24,15 @@ def test_one_sided_loss_masks_the_lower_triangle():
 
 @pytest.mark.parametrize("S", [0, 3])
 def test_offset_range_is_configurable_and_saved(S, tmp_path):
+    spacy.blank("en")  # a Language instance loads the entry-point factories model_config reads
     nlp = build_nlp(NAME, config={"model": model_config(NAME, max_offset=S)})
-    train(nlp, make_examples(nlp), 3)
+    texts, before = train_until_predicted(nlp)
     assert nlp.get_pipe(NAME).max_offset == S
-    texts = [text for text, _ in SENTENCES]
-    before = [_spans(d) for d in nlp.pipe(texts)]
+    assert sum(len(_spans(doc)[0]) for doc in before) > 0  # a round trip of empty lists proves nothing
     nlp.to_disk(tmp_path / "m")
-    after = [_spans(d) for d in spacy.load(tmp_path / "m").pipe(texts)]
-    assert [b[0] for b in before] == [a[0] for a in after]
+    loaded = spacy.load(tmp_path / "m")
+    assert loaded.get_pipe(NAME).max_offset == S
+    _assert_same(before, loaded.pipe(texts))
 
 
 def test_unknown_decode_rule_is_a_clear_error():

@@ -7,7 +7,7 @@ import spacy
 import torch
 
 from .nested_fixture import SENTENCES, build_nlp, make_examples, model_config, train
-from .test_common import _spans
+from .test_common import _assert_same, _spans, train_until_predicted
 
 NAME = "proposer_regressor_ner"
 
@@ -100,13 +100,12 @@ def test_unknown_loss_reduction_is_a_clear_error():
     ],
 )
 def test_ablation_switches_train_and_round_trip(switch, tmp_path):
+    spacy.blank("en")  # a Language instance loads the entry-point factories model_config reads
     nlp = build_nlp(NAME, config={"model": model_config(NAME, **switch)})
-    losses = train(nlp, make_examples(nlp), 3)
-    assert all(numpy.isfinite(losses))
-    texts = [text for text, _ in SENTENCES]
-    before = [_spans(d)[0] for d in nlp.pipe(texts)]
+    texts, before = train_until_predicted(nlp)
+    assert sum(len(_spans(doc)[0]) for doc in before) > 0  # a round trip of empty lists proves nothing
     nlp.to_disk(tmp_path / "m")
-    assert [_spans(d)[0] for d in spacy.load(tmp_path / "m").pipe(texts)] == before
+    _assert_same(before, spacy.load(tmp_path / "m").pipe(texts))
 
 
 def test_predicted_spans_stay_within_the_pointer_reach():
