@@ -32,7 +32,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 import spacy
 import typer
@@ -175,6 +175,47 @@ class Pieces:
         shutil.rmtree(self.folder)
 
 
+def open_pieces(output: Path, resume: bool) -> Optional[Tuple[Pieces, int]]:
+    """The pieces of ``output`` and how many are complete; None when a single file is finished."""
+    pieces = Pieces(output)
+    if pieces.single and output.exists() and not pieces.folder.exists():
+        if resume:
+            return None
+        raise FileExistsError(f"{output} exists; use --resume to finish an interrupted run, or remove it")
+    if pieces.started() and not resume:
+        raise FileExistsError(f"{pieces.folder} exists; use --resume to finish an interrupted run, or remove it")
+    return pieces, pieces.n_complete()
+
+
+def pending_records(records: Iterable[Optional[Record]], start: int) -> Iterator[Record]:
+    """The valid records from input position ``start`` on (those of the pieces still to write)."""
+    return (r for r in records if r is not None and r.index >= start)
+
+
+Item = TypeVar("Item")
+
+
+def group_pieces(
+    items: Iterable[Item], index: Callable[[Item], int], piece_size: int, done: int
+) -> Iterator[Tuple[int, List[Item]]]:
+    """``(piece, items)`` in order from piece ``done`` on, by input position ``index(item)``.
+
+    A piece whose records were all invalid comes out empty, so that no piece is missing
+    before the last; an input with no record at all gives one empty piece.
+    """
+    current, seen = done, False
+    group: List[Item] = []
+    for item in items:
+        piece = index(item) // piece_size
+        while current < piece:
+            yield current, group
+            current, group = current + 1, []
+        group.append(item)
+        seen = True
+    if group or (done == 0 and not seen):
+        yield current, group
+
+
 def annotate(
     nlp: Language,
     input_path: Path,
@@ -190,30 +231,18 @@ def annotate(
     progress: bool = False,
 ) -> int:
     """Annotate every record of ``input_path`` into ``output`` (module docstring); returns records written."""
-    pieces = Pieces(output)
-    if pieces.single and output.exists() and not pieces.folder.exists():
-        if resume:
-            return 0  # finished before
-        raise FileExistsError(f"{output} exists; use --resume to finish an interrupted run, or remove it")
-    if pieces.started() and not resume:
-        raise FileExistsError(f"{pieces.folder} exists; use --resume to finish an interrupted run, or remove it")
-    done = pieces.n_complete()
-    records = (r for r in read_records(input_path, text_key, nlp, skipped) if r is not None)
-    todo = (r for r in records if r.index >= done * piece_size)
+    started = open_pieces(output, resume)
+    if started is None:
+        return 0
+    pieces, done = started
+    todo = pending_records(read_records(input_path, text_key, nlp, skipped), done * piece_size)
     written = 0
-    current = done
-    buffer: List[Dict[str, Any]] = []
     with tqdm(unit="docs", disable=not progress) as bar:
-        for record, doc in _annotated(nlp, todo, batch_size, n_process):
-            piece = record.index // piece_size
-            while current < piece:  # pieces whose records were all invalid are written empty
-                pieces.write(current, buffer)
-                current, buffer = current + 1, []
-            buffer.append(doc_record(doc, record.fields, spans_key))
-            written += 1
-            bar.update(1)
-    if buffer or (done == 0 and written == 0):  # the last piece; an empty input gives one empty piece
-        pieces.write(current, buffer)
+        annotated = _annotated(nlp, todo, batch_size, n_process)
+        for i, group in group_pieces(annotated, lambda pair: pair[0].index, piece_size, done):
+            pieces.write(i, [doc_record(doc, record.fields, spans_key) for record, doc in group])
+            written += len(group)
+            bar.update(len(group))
     pieces.finish()
     return written
 
@@ -235,24 +264,31 @@ def annotate_cli(
     piece_size: int = typer.Option(1000, "--piece-size", help="Input records per output piece"),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run, keeping its complete pieces"),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip and list invalid input lines"),
+    engine: str = typer.Option("local", "--engine", help="local (this machine) or dask (a Dask cluster)"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (--engine dask; none: a local cluster of --n-process workers)"
+    ),
 ) -> None:
     """Annotate a corpus with a pipeline into JSONL records with character offsets, resumably."""
     skipped = Skipped(skip_invalid=skip_invalid)
     try:
-        nlp = spacy.load(model)
-        written = annotate(
-            nlp,
-            input_path,
-            output,
-            text_key=text_key,
-            spans_key=spans_key,
-            batch_size=batch_size,
-            n_process=n_process,
-            piece_size=piece_size,
-            resume=resume,
-            skipped=skipped,
-            progress=sys.stderr.isatty(),
-        )
+        if engine == "dask":
+            from .cluster import annotate_on_dask
+
+            written = annotate_on_dask(
+                model, input_path, output, scheduler=scheduler, n_workers=n_process, text_key=text_key,
+                spans_key=spans_key, batch_size=batch_size, piece_size=piece_size, resume=resume, skipped=skipped,
+            )  # fmt: skip
+        elif engine == "local":
+            written = annotate(
+                spacy.load(model), input_path, output, n_process=n_process, text_key=text_key, spans_key=spans_key,
+                batch_size=batch_size, piece_size=piece_size, resume=resume, skipped=skipped,
+                progress=sys.stderr.isatty(),
+            )  # fmt: skip
+        else:
+            raise typer.BadParameter("choose local or dask", param_hint="--engine")
+    except ImportError as err:
+        fail(f"{err}: --engine dask needs `pip install -e \".[dask]\"`")
     except (FormatError, FileExistsError, OSError) as err:
         fail(str(err))
     if skipped.invalid:

@@ -6,6 +6,10 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
+# The factories register when their modules are imported (spaCy would import them through the
+# entry points on first use): model_config() reads their default configs before any pipe exists.
+from spacy_nested.pipeline import boundary_offset, locate_label, proposer_regressor  # noqa: F401
+
 # (tokens, [(start, end, label)]) — nested, one span with two types, a long entity
 SENTENCES: List[Tuple[str, List[Tuple[int, int, str]]]] = [
     ("IL-2 gene expression requires NF-kappa B activation", [(0, 1, "protein"), (0, 2, "DNA"), (3, 5, "protein")]),
