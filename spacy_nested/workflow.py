@@ -13,10 +13,25 @@ no conditionals). Outputs: ``training/<encoder>/<name>/`` (spaCy's
 finished) and ``metrics/<encoder>/<name>.json``. A finished training is reused,
 so an interrupted ``spacy project run all`` resumes at the first pipeline
 that has not finished (that one restarts from scratch: spaCy has no resume).
+
+Before them, ``prepare-data`` (the ``data`` step of ``all``) decides where the
+data comes from and converts it:
+
+    python -m spacy_nested prepare-data --dataset genia --train T --dev D --output-dir corpus/genia
+
+For the dataset ``genia`` it takes the project's assets when they can be
+fetched (downloaded once, MD5-checked; already there with the right MD5:
+no download), else the local files ``--train``/``--dev``, and says which
+(also in ``corpus/<dataset>/data.json``).
 """
+import hashlib
 import json
+import os
+import tarfile
+import tempfile
+import urllib.request
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import spacy
 import srsly
@@ -25,6 +40,7 @@ from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 
 from ._cli_util import app, fail
+from .cli import InputFormat, convert_corpus
 
 CONFIGS: Dict[str, Dict[str, str]] = {
     "locate_label": {"cpu": "genia_locate_label_cpu.cfg", "trf": "genia_locate_label.cfg"},
@@ -35,6 +51,13 @@ CONFIGS: Dict[str, Dict[str, str]] = {
 }
 ENCODERS = ("cpu", "trf")
 TRAINED = "TRAINED"
+# Said before each training: spaCy's table prints this column without explaining it.
+TOK2VEC_LOSS_NOTE = (
+    "LOSS TOK2VEC in the table below is not a loss: spaCy prints there the sum of the squared gradients "
+    "that the components send back to the shared tok2vec. The detectors average their losses over many "
+    "spans or cells, so each token's gradient is small and the column can read 0.00 while the tok2vec "
+    "trains. Watch the component's own LOSS column and SPANS_NESTED_F."
+)
 
 # Options every per-pipeline command shares (typer reads each default marker anew per command).
 NAME = typer.Argument(..., help=f"One of {sorted(CONFIGS)}")
@@ -80,6 +103,7 @@ def train_pipeline(
     if (output / TRAINED).exists():
         msg.info(f"{name}: reusing the finished training in {output}")
         return output
+    msg.info(f"{name}: {TOK2VEC_LOSS_NOTE}")
     train(config_path(name, encoder, config_dir), output, use_gpu=gpu_id, overrides=overrides or {})
     (output / TRAINED).write_text(srsly.json_dumps(overrides or {}) + "\n", encoding="utf8")
     return output
@@ -154,6 +178,9 @@ def visualize_pipeline_cli(
     reports_root: Path = typer.Option(Path("reports"), "--reports-root"),
     spans_key: str = typer.Option("nested", "--spans-key"),
     n_docs: int = typer.Option(20, "--n-docs", help="How many docs to render"),
+    show_scores: bool = typer.Option(
+        False, "--show-scores", help="Label each predicted span with its score (protein 0.93)"
+    ),
 ) -> None:
     """displaCy span HTML of a pipeline's predictions next to gold: reports/<encoder>/<name>.html."""
     from spacy.tokens import DocBin
@@ -168,7 +195,9 @@ def visualize_pipeline_cli(
     predicted = list(nlp.pipe(doc.text for doc in gold))
     out = reports_root / encoder / f"{name}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_comparison(gold, predicted, spans_key, title=f"{name}: gold and predicted"), encoding="utf8")
+    title = f"{name}: gold and predicted" + (" (predicted spans with their scores)" if show_scores else "")
+    page = render_comparison(gold, predicted, spans_key, title=title, show_scores=show_scores)
+    out.write_text(page, encoding="utf8")
     msg.good(f"{name}: {len(gold)} docs rendered to {out}")
 
 
@@ -220,3 +249,156 @@ def package_pipeline_cli(
     out.mkdir(parents=True, exist_ok=True)
     package(model, out, name=f"nested_{name}", version=version, create_sdist=False, create_wheel=True, force=True)
     msg.good(f"{name}: wheel in {out}")
+
+
+# The project's assets that the main job's GENIA data comes from (dests in project.yml's assets).
+GENIA_ARCHIVE = "assets/GENIAcorpus3.02.tgz"
+GENIA_TRAIN_IDS = "assets/genia_splits/train.txt"
+GENIA_DEV = "assets/genia/dev.jsonl"
+GENIA_ASSETS = (GENIA_ARCHIVE, GENIA_TRAIN_IDS, GENIA_DEV)
+GENIA_XML_MEMBER = "GENIA_term_3.02/GENIAcorpus3.02.xml"
+GENIA_XML = "assets/genia_xml/" + GENIA_XML_MEMBER  # where convert-genia-xml unpacks it too
+ASSET_DATASETS = ("genia",)  # the datasets the assets hold
+DATA_SOURCES = ("auto", "assets", "local")
+DATA_RECORD = "data.json"
+
+
+class AssetError(Exception):
+    """An asset could not be fetched or has the wrong MD5."""
+
+
+def fetch_assets(project_dir: Path, dests: List[str], timeout: float = 60.0) -> Dict[str, Path]:
+    """The assets of ``project_dir/project.yml`` with these dests, downloaded where needed.
+
+    An asset already at its dest with the MD5 of project.yml is kept; any
+    other is downloaded (urllib: http, https and file URLs) to a temporary
+    file, checked and only then moved to its dest.
+    RAISES (AssetError): for the first asset that is not in project.yml, cannot
+        be downloaded or has another MD5 (a dest that was there stays as it was).
+    """
+    project = srsly.read_yaml(project_dir / "project.yml")
+    assets = {asset["dest"]: asset for asset in project.get("assets", [])}
+    paths: Dict[str, Path] = {}
+    for dest in dests:
+        if dest not in assets or not assets[dest].get("url") or not assets[dest].get("checksum"):
+            raise AssetError(f"{dest}: not an asset with a url and a checksum in {project_dir / 'project.yml'}")
+        url, checksum = assets[dest]["url"], assets[dest]["checksum"]
+        path = project_dir / dest
+        if path.is_file() and _md5(path) == checksum:
+            msg.good(f"Asset {dest}: there, MD5 checked")
+        else:
+            _download(url, path, checksum, timeout)
+            msg.good(f"Asset {dest}: downloaded from {url}, MD5 checked")
+        paths[dest] = path
+    return paths
+
+
+def _download(url: str, path: Path, checksum: str, timeout: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file_:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    while True:
+                        chunk = response.read(1 << 20)
+                        if not chunk:
+                            break
+                        file_.write(chunk)
+            except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts are OSErrors
+                raise AssetError(f"{path.name}: cannot download {url}: {err}") from None
+        md5 = _md5(Path(tmp_name))
+        if md5 != checksum:
+            raise AssetError(f"{path.name}: the download from {url} has MD5 {md5}, project.yml says {checksum}")
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as file_:
+        for chunk in iter(lambda: file_.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@app.command("prepare-data")
+def prepare_data_cli(
+    train_path: Path = typer.Option(..., "--train", help="Local train file or folder: read when the assets are not used"),
+    dev_path: Path = typer.Option(..., "--dev", help="Local dev file or folder: read when the assets are not used"),
+    output_dir: Path = typer.Option(..., "--output-dir", help="Where train.spacy, dev.spacy and data.json go"),
+    dataset: str = typer.Option("genia", "--dataset", help=f"The assets hold {', '.join(ASSET_DATASETS)}"),
+    source: str = typer.Option(
+        "auto",
+        "--source",
+        help="auto: the assets for the dataset genia when they can be fetched, else the local files; "
+        "assets: the assets or fail; local: the local files",
+    ),
+    data_format: InputFormat = typer.Option(InputFormat.auto, "--format", help="convert --format of the local files"),
+    split_tokens: bool = typer.Option(
+        False, "--split-tokens/--no-split-tokens", help="convert --split-tokens for dev (JSON lines)"
+    ),
+    spans_key: str = typer.Option("nested", "--spans-key"),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="The folder of project.yml and assets/"),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for a download to answer"),
+) -> None:
+    """The main job's train and dev DocBins, from the project's assets when they can be fetched, else local files.
+
+    Says which data it used, and writes it to OUTPUT_DIR/data.json.
+    """
+    if source not in DATA_SOURCES:
+        raise typer.BadParameter(f"choose one of {', '.join(DATA_SOURCES)}", param_hint="--source")
+    if source == "assets" and dataset not in ASSET_DATASETS:
+        fail(f"the project's assets hold {', '.join(ASSET_DATASETS)}, not '{dataset}': use --source local")
+    reason = f"--source {source}" if source == "local" else f"the assets hold {', '.join(ASSET_DATASETS)}, not '{dataset}'"
+    if source != "local" and dataset in ASSET_DATASETS:
+        try:
+            assets = fetch_assets(project_dir, list(GENIA_ASSETS), timeout)
+        except AssetError as err:
+            if source == "assets":
+                fail(f"the project's assets cannot be used: {err}")
+            reason = f"the project's assets could not be fetched: {err}"
+            msg.warn("Falling back to the local files", reason)
+        else:
+            _convert_genia_assets(project_dir, assets, output_dir, split_tokens, spans_key)
+            described = (
+                f"the project's assets, MD5-checked: train from the official GENIA 3.02 XML ({GENIA_ARCHIVE}) "
+                f"with yhcc's document list ({GENIA_TRAIN_IDS}), dev from yhcc's dev.jsonlines ({GENIA_DEV})"
+            )
+            _record_data(output_dir, "assets", assets[GENIA_ARCHIVE], assets[GENIA_DEV], described)
+            return
+    for path in (train_path, dev_path):
+        if not path.exists():
+            fail(f"{path} not found ({reason}); give the local data with --vars.train_path and --vars.dev_path")
+    convert_corpus(train_path, output_dir / "train.spacy", data_format, spans_key=spans_key)
+    convert_corpus(dev_path, output_dir / "dev.spacy", data_format, spans_key=spans_key, split_tokens=split_tokens)
+    _record_data(output_dir, "local", train_path, dev_path, f"the local files {train_path} and {dev_path} ({reason})")
+
+
+def _convert_genia_assets(
+    project_dir: Path, assets: Dict[str, Path], output_dir: Path, split_tokens: bool, spans_key: str
+) -> None:
+    """Unpack the XML of the archive (as convert-genia-xml does), convert train from it and dev from the jsonl."""
+    xml = project_dir / GENIA_XML
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(assets[GENIA_ARCHIVE], "r:gz") as archive:
+        member = archive.extractfile(GENIA_XML_MEMBER)
+        if member is None:
+            fail(f"{assets[GENIA_ARCHIVE]} has no file {GENIA_XML_MEMBER}")
+        xml.write_bytes(member.read())
+    convert_corpus(
+        xml, output_dir / "train.spacy", InputFormat.genia_xml, spans_key=spans_key, doc_ids=assets[GENIA_TRAIN_IDS]
+    )
+    convert_corpus(
+        assets[GENIA_DEV], output_dir / "dev.spacy", InputFormat.yhcc, spans_key=spans_key, split_tokens=split_tokens
+    )
+
+
+def _record_data(output_dir: Path, source: str, train: Path, dev: Path, described: str) -> None:
+    """Say which data the DocBins hold, on the terminal and in OUTPUT_DIR/data.json."""
+    record = {"source": source, "train": str(train), "dev": str(dev), "described": described}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output_dir / DATA_RECORD, record)
+    msg.good(f"Data: {described}", f"Recorded in {output_dir / DATA_RECORD}")

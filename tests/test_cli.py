@@ -70,6 +70,7 @@ def test_python_m_spacy_nested_has_every_command():
         "upgrade-config",
         "write-configs",
         "annotate",
+        "prepare-data",
     }
     assert not app.registered_groups
     result = runner.invoke(app, ["--help"])

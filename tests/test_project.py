@@ -1,6 +1,8 @@
-"""The `smoke` workflow of project.yml, run end to end (explosion/projects style)."""
+"""The `smoke` workflow of project.yml, run end to end (explosion/projects style), and the main job's data step."""
+import json
 import shutil
 from pathlib import Path
+from typing import List, Tuple
 
 import pytest
 import spacy
@@ -131,7 +133,8 @@ def test_genia_xml_assets_convert_into_the_splits(shared_data, tmp_path):
     (root / "assets" / "genia_splits" / "dev.txt").write_text("\n".join(ids[50:]) + "\n")
     project = srsly.read_yaml(root / "project.yml")
     assert {asset["dest"]: len(asset["checksum"]) for asset in project["assets"]} == {
-        "assets/GENIAcorpus3.02.tgz": 32, "assets/genia_splits/train.txt": 32, "assets/genia_splits/dev.txt": 32}
+        "assets/GENIAcorpus3.02.tgz": 32, "assets/genia_splits/train.txt": 32, "assets/genia_splits/dev.txt": 32,
+        "assets/genia/dev.jsonl": 32}
     project_run(root, "convert-genia-xml", overrides={"vars.dataset": "genia_xml"}, capture=True)
     expected = list(read_genia_xml(sample))
     nlp = spacy.blank("en")
@@ -141,3 +144,171 @@ def test_genia_xml_assets_convert_into_the_splits(shared_data, tmp_path):
     dev = list(DocBin().from_disk(root / "corpus" / "genia_xml" / "dev.spacy").get_docs(nlp.vocab))
     dev_sentences = [s for s in expected if s.doc_id in by_split["dev"]]
     assert [[t.text for t in doc] for doc in dev] == [list(s.tokens) for s in dev_sentences]
+
+
+def _offline_project(root: Path, assets: dict = None) -> Path:
+    """A copy of project.yml whose asset URLs are `assets` (dest -> (url, md5)), by default a
+    file:// URL that exists nowhere: the download fails at once, with or without internet."""
+    import hashlib
+
+    root.mkdir(parents=True, exist_ok=True)
+    project = srsly.read_yaml(REPO / "project.yml")
+    for asset in project["assets"]:
+        missing = ((root / "nowhere" / Path(asset["dest"]).name).as_uri(), asset["checksum"])
+        url, checksum = (assets or {}).get(asset["dest"], missing)
+        if checksum is None:  # the MD5 of the file at url
+            checksum = hashlib.md5(Path(url[len("file://"):]).read_bytes()).hexdigest()
+        asset["url"], asset["checksum"] = url, checksum
+    srsly.write_yaml(root / "project.yml", project)
+    return root
+
+
+def _local_genia(folder: Path) -> dict:
+    """Small train and dev jsonlines in yhcc's format, and the vars that name them."""
+    from .pipeline.nested_fixture import SENTENCES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, sentences in (("train", SENTENCES[:6]), ("dev", SENTENCES[6:])):
+        lines = []
+        for i, (text, spans) in enumerate(sentences):
+            tokens = text.split(" ")
+            mentions = [{"start": s, "end": e, "entity_type": label, "text": " ".join(tokens[s:e])} for s, e, label in spans]
+            lines.append(json.dumps({"tokens": tokens, "entity_mentions": mentions, "doc_id": "D", "sent_id": f"D-{i}"}))
+        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")
+    return {"vars.train_path": str(folder / "train.jsonl"), "vars.dev_path": str(folder / "dev.jsonl")}
+
+
+def _n_docs(path: Path) -> int:
+    return len(DocBin().from_disk(path))
+
+
+def test_main_job_starts_with_the_data_step():
+    """`spacy project run all`, the README's main command, gets its data through `data`; smoke reads the vars."""
+    project = srsly.read_yaml(REPO / "project.yml")
+    assert project["workflows"]["all"][0] == "data"
+    assert project["workflows"]["smoke"][0] == "convert"
+    assert project["vars"]["data_source"] == "auto"
+    assert project["vars"]["train_path"] == "../shared/data/genia/train.jsonl"
+    readme = (REPO / "README.md").read_text(encoding="utf8")
+    assert "python -m spacy project run all\n" in readme
+
+
+def test_main_job_data_offline_falls_back_to_the_local_files_and_says_so(tmp_path):
+    """No internet (as on this project's machines): the `data` step reads vars.train_path/dev_path."""
+    import subprocess
+    import sys
+
+    root = _offline_project(tmp_path / "project")
+    overrides = _local_genia(tmp_path / "local")
+    args = [f"--{key}={value}" for key, value in overrides.items()]
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "data", ".", *args], cwd=root, capture_output=True, text=True
+    )
+    out = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 0, out
+    assert "Falling back to the local files" in out
+    assert f"Data: the local files {overrides['vars.train_path']} and {overrides['vars.dev_path']}" in out
+    assert "the project's assets could not be fetched: GENIAcorpus3.02.tgz: cannot download" in out
+    corpus = root / "corpus" / "genia"
+    assert (_n_docs(corpus / "train.spacy"), _n_docs(corpus / "dev.spacy")) == (6, 2)
+    record = srsly.read_json(corpus / "data.json")
+    local = (overrides["vars.train_path"], overrides["vars.dev_path"])
+    assert (record["source"], record["train"], record["dev"]) == ("local", *local)
+    assert not list((root / "assets").rglob("*.tmp"))  # no half-downloaded file left behind
+
+
+def _fake_genia_assets(shared_data: Path, folder: Path) -> Tuple[dict, List[str]]:
+    """Stand-ins for the three assets of the data step, built from the real raw sample and dev file."""
+    import re
+    import tarfile
+
+    sample = shared_data / "genia" / "raw-sample" / "GENIAcorpus3.02-sample.xml"
+    folder.mkdir(parents=True)
+    with tarfile.open(folder / "GENIAcorpus3.02.tgz", "w:gz") as archive:
+        archive.add(sample, arcname="GENIA_term_3.02/GENIAcorpus3.02.xml")
+    ids = list(dict.fromkeys(re.findall(r"MEDLINE:\d+", sample.read_text(encoding="utf8"))))[:3]
+    (folder / "train.txt").write_text("\n".join(ids) + "\n", encoding="utf8")
+    dev_lines = (shared_data / "genia" / "dev.jsonl").read_text(encoding="utf8").splitlines()[:5]
+    (folder / "dev.jsonl").write_text("\n".join(dev_lines) + "\n", encoding="utf8")
+    names = {"assets/GENIAcorpus3.02.tgz": "GENIAcorpus3.02.tgz", "assets/genia_splits/train.txt": "train.txt",
+             "assets/genia/dev.jsonl": "dev.jsonl"}
+    return {dest: ((folder / name).as_uri(), None) for dest, name in names.items()}, ids
+
+
+def test_main_job_data_comes_from_the_assets_when_they_can_be_fetched(shared_data, tmp_path):
+    """Online (here: file:// URLs to stand-ins with their MD5s): train from the XML with the
+    document list, dev from yhcc's jsonlines; a second run finds them there and downloads nothing."""
+    from typer.testing import CliRunner
+
+    from spacy_nested.__main__ import app
+    from spacy_nested.formats import read_genia_xml
+
+    assets, ids = _fake_genia_assets(shared_data, tmp_path / "remote")
+    root = _offline_project(tmp_path / "project", assets)
+    overrides = _local_genia(tmp_path / "local")
+    args = ["prepare-data", "--train", overrides["vars.train_path"], "--dev", overrides["vars.dev_path"]]
+    args += ["--output-dir", str(root / "corpus" / "genia"), "--project-dir", str(root), "--split-tokens"]
+    result = CliRunner().invoke(app, args)
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, out
+    assert "Data: the project's assets, MD5-checked: train from the official GENIA 3.02 XML" in out
+    assert "downloaded from file://" in out
+    corpus = root / "corpus" / "genia"
+    expected = [s for s in read_genia_xml(shared_data / "genia" / "raw-sample") if s.doc_id in ids]
+    assert (_n_docs(corpus / "train.spacy"), _n_docs(corpus / "dev.spacy")) == (len(expected), 5)
+    assert srsly.read_json(corpus / "data.json")["source"] == "assets"
+    shutil.rmtree(tmp_path / "remote")  # there with the right MD5: nothing to download
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and "Asset assets/genia/dev.jsonl: there, MD5 checked" in result.output
+    assert srsly.read_json(corpus / "data.json")["source"] == "assets"
+
+
+def test_data_with_a_wrong_checksum_or_another_dataset_reads_the_local_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_nested.__main__ import app
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for name in ("archive.tgz", "train.txt", "dev.jsonl"):
+        (remote / name).write_bytes(b"not what project.yml names")
+    dests = ("assets/GENIAcorpus3.02.tgz", "assets/genia_splits/train.txt", "assets/genia/dev.jsonl")
+    assets = {dest: ((remote / name).as_uri(), "0" * 32) for dest, name in zip(dests, ("archive.tgz", "train.txt", "dev.jsonl"))}
+    root = _offline_project(tmp_path / "project", assets)
+    local = _local_genia(tmp_path / "local")
+    base = ["prepare-data", "--train", local["vars.train_path"], "--dev", local["vars.dev_path"], "--project-dir", str(root)]
+    result = CliRunner().invoke(app, [*base, "--output-dir", str(root / "corpus" / "genia")])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, out
+    assert "GENIAcorpus3.02.tgz: the download from file://" in out and f"project.yml says {'0' * 32}" in out
+    assert not (root / "assets" / "GENIAcorpus3.02.tgz").exists()  # a wrong download is never kept
+    assert srsly.read_json(root / "corpus" / "genia" / "data.json")["source"] == "local"
+    result = CliRunner().invoke(app, [*base, "--output-dir", str(root / "corpus" / "genia"), "--source", "assets"])
+    assert result.exit_code == 1 and "Error: the project's assets cannot be used: GENIAcorpus3.02.tgz" in result.stderr
+    result = CliRunner().invoke(app, [*base, "--output-dir", str(root / "corpus" / "mine"), "--dataset", "mine"])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, out
+    assert "Asset" not in out and "the assets hold genia, not 'mine'" in out
+    result = CliRunner().invoke(app, [*base, "--output-dir", str(tmp_path / "x"), "--train", str(tmp_path / "none.jsonl")])
+    assert result.exit_code == 1 and f"Error: {tmp_path / 'none.jsonl'} not found" in result.stderr
+
+
+def test_dev_asset_is_the_shared_dev_file(shared_data):
+    """yhcc's dev.jsonlines at the pinned commit is byte-identical to ../shared/data/genia/dev.jsonl."""
+    import hashlib
+
+    project = srsly.read_yaml(REPO / "project.yml")
+    dev = next(asset for asset in project["assets"] if asset["dest"] == "assets/genia/dev.jsonl")
+    assert "yhcc/CNN_Nested_NER/d1c9fae196e2d7692f3d5afd86694dd933b08d71/preprocess/outputs/genia/dev.jsonlines" in dev["url"]
+    assert dev["checksum"] == hashlib.md5((shared_data / "genia" / "dev.jsonl").read_bytes()).hexdigest()
+
+
+def test_readme_has_a_library_only_install_line():
+    """Besides the two commands (main job, tests): the package alone, without the test extra."""
+    from importlib.metadata import requires
+
+    readme = (REPO / "README.md").read_text(encoding="utf8")
+    assert "```bash\npip install torch==2.13.0 && pip install .\n```" in readme
+    dependencies = " ".join(r for r in requires("spacy-nested") or [] if "extra ==" not in r)
+    assert "spacy" in dependencies and "torch" in dependencies
+    assert not any(tool in dependencies for tool in ("pytest", "hypothesis", "ruff", "mypy", "matplotlib"))

@@ -1,4 +1,5 @@
 """The project workflow's per-pipeline steps: config choice, the detectors filter, reuse."""
+import re
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,7 @@ import srsly
 from typer.testing import CliRunner
 
 from spacy_nested.__main__ import app
-from spacy_nested.workflow import CONFIGS, TRAINED, config_path, selected, train_pipeline
+from spacy_nested.workflow import CONFIGS, TOK2VEC_LOSS_NOTE, TRAINED, config_path, selected, train_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +34,15 @@ def test_unknown_names_and_missing_configs_are_clear_errors():
 def test_detectors_filter():
     assert selected("spancat", "locate_label spancat")
     assert not selected("span_finder", "locate_label  spancat")
+
+
+def test_training_explains_the_tok2vec_loss_column(tmp_path, monkeypatch, capsys):
+    """spaCy prints LOSS TOK2VEC without saying it is a sum of squared gradients (often 0.00 here)."""
+    monkeypatch.setattr("spacy.cli.train.train", lambda config, output, **kwargs: output.mkdir(parents=True))
+    train_pipeline("spancat", "cpu", tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "LOSS TOK2VEC in the table below is not a loss: spaCy prints there the sum of the squared gradients" in out
+    assert TOK2VEC_LOSS_NOTE.split()[:4] == ["LOSS", "TOK2VEC", "in", "the"]
 
 
 def test_a_finished_training_is_reused(tmp_path, monkeypatch):
@@ -94,6 +104,28 @@ def test_evaluate_and_visualize_pipeline_write_where_the_workflow_expects(traine
     assert result.exit_code == 0, result.output
     page = (tmp_path / "reports" / "cpu" / "locate_label.html").read_text(encoding="utf8")
     assert "doc 1: predicted" in page and "doc 2:" not in page
+    assert not re.search(r"(DNA|RNA|protein|cell_line|cell_type) \d\.\d\d", page)
+
+
+def test_visualize_pipeline_shows_the_scores_of_the_predictions(trained_root, tmp_path):
+    import spacy
+    from spacy.tokens import DocBin
+
+    model = trained_root / "training" / "cpu" / "locate_label" / "model-best"
+    nlp = spacy.load(model, config={"components": {"locate_label_ner": {"threshold": 0.0}}})  # spans to show
+    (tmp_path / "training" / "cpu" / "locate_label").mkdir(parents=True)
+    nlp.to_disk(tmp_path / "training" / "cpu" / "locate_label" / "model-best")
+    args = ["visualize-pipeline", "locate_label", str(trained_root / "dev.spacy"), "--output-root", str(tmp_path / "training")]
+    result = CliRunner().invoke(app, args + ["--reports-root", str(tmp_path / "reports"), "--n-docs", "2", "--show-scores"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "reports" / "cpu" / "locate_label.html").read_text(encoding="utf8")
+    docs = list(DocBin().from_disk(trained_root / "dev.spacy").get_docs(nlp.vocab))[:2]
+    predicted = list(nlp.pipe(doc.text for doc in docs))
+    groups = [doc.spans["nested"] for doc in predicted]
+    expected = {f"{span.label_} {score:.2f}" for group in groups for span, score in zip(group, group.attrs["scores"])}
+    assert expected and all(label in page for label in expected)
+    gold = page.split("doc 0: predicted")[0]
+    assert not re.search(r"(DNA|RNA|protein|cell_line|cell_type) \d\.\d\d", gold)  # gold spans have no scores
 
 
 def test_package_pipeline_builds_a_wheel(trained_root):
