@@ -312,3 +312,26 @@ def test_readme_has_a_library_only_install_line():
     dependencies = " ".join(r for r in requires("spacy-nested") or [] if "extra ==" not in r)
     assert "spacy" in dependencies and "torch" in dependencies
     assert not any(tool in dependencies for tool in ("pytest", "hypothesis", "ruff", "mypy", "matplotlib"))
+
+
+def test_data_step_with_the_readme_conll_vars_reads_the_local_files(tmp_path):
+    """README's CoNLL-2003 command (--vars.dataset conll --vars.data_format conll --vars.split_tokens=):
+    the data step reads the local files, the chunk column as data."""
+    from typer.testing import CliRunner
+
+    from spacy_nested.__main__ import app
+
+    root = _offline_project(tmp_path / "project")
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.txt").write_text(CONLL, encoding="utf8")
+    args = ["prepare-data", "--dataset", "conll", "--format", "conll", "--project-dir", str(root)]
+    args += ["--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "dev.txt")]
+    args += ["--output-dir", str(root / "corpus" / "conll")]
+    result = CliRunner().invoke(app, args)
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0, out
+    assert "Asset" not in out and "the assets hold genia, not 'conll'" in out
+    assert "column 3 holds chunk tags (NP, VP): read as data" in out
+    docs = list(DocBin().from_disk(root / "corpus" / "conll" / "dev.spacy").get_docs(spacy.blank("en").vocab))
+    spans = [(sp.text, sp.label_) for doc in docs for sp in doc.spans["nested"]]
+    assert spans == [("EU", "ORG"), ("German", "MISC"), ("Peter Blackburn", "PER"), ("Brussels", "LOC")]
