@@ -36,9 +36,10 @@ detector's ``MOVED`` lists where the flat settings of older configs live now;
 Loss values are checked: a NaN or infinite loss stops training with the
 component name and update step.
 """
+import inspect
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type, Union
 
 import numpy
 import torch
@@ -52,6 +53,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 
 from .. import registrations  # noqa: F401  (the registered functions the factories' configs name)
+from ..memory import after_update as trim_memory
 from ..models.detector import predict_segments
 from ..spans import ScoredSpans, Segment, Segmenter, stitch
 
@@ -101,14 +103,46 @@ def default_config(detector_config: str, *, threshold: float) -> Dict[str, Any]:
     return {"spans_key": "nested", "threshold": threshold, "write_ents": False, **sections}
 
 
-def detector_factory(name: str, detector_config: str, *, threshold: float) -> Callable[[Callable], Callable]:
-    """``@Language.factory`` with what every detector declares: its output, default config and score weights."""
+def register_detector(
+    name: str, detector: Type["NestedSpanDetector"], detector_config: str, *, threshold: float, doc: str
+) -> Callable[..., "NestedSpanDetector"]:
+    """Register the factory ``name`` of ``detector`` with spaCy and return it.
+
+    Its arguments are the ones every detector takes (``COMMON_ARGS``) followed by the
+    detector's own keyword settings, read off its ``__init__`` with their types, so that
+    each setting is written once; their defaults are ``detector_config``'s.
+    """
+    own = [p for p in inspect.signature(detector).parameters.values() if p.kind == inspect.Parameter.KEYWORD_ONLY]
+
+    def make(nlp: Language, name: str, model: Model, **settings: Any) -> "NestedSpanDetector":
+        return detector(nlp.vocab, model, name, **settings)
+
+    params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=t) for k, t in COMMON_ARGS]
+    make.__signature__ = inspect.Signature(params + own, return_annotation=detector)  # type: ignore[attr-defined]
+    make.__annotations__ = {**{p.name: p.annotation for p in params + own}, "return": detector}
+    make.__name__ = make.__qualname__ = f"make_{name}"
+    make.__module__ = detector.__module__
+    make.__doc__ = doc
     return Language.factory(
         name,
         assigns=["doc.spans"],
         default_config=default_config(detector_config, threshold=threshold),
         default_score_weights=DEFAULT_SCORE_WEIGHTS,
+        func=make,
     )
+
+
+# The arguments of every detector's factory, in order (then each detector's own settings).
+COMMON_ARGS: List[Tuple[str, Any]] = [
+    ("nlp", Language),
+    ("name", str),
+    ("model", Model),
+    ("spans_key", str),
+    ("threshold", float),
+    ("write_ents", bool),
+    ("segmenter", Segmenter),
+    ("scorer", Optional[Callable]),
+]
 
 
 class NestedSpanDetector(TrainablePipe):
@@ -264,6 +298,7 @@ class NestedSpanDetector(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         self._n_updates += 1
+        trim_memory(self._n_updates)  # return the heap's free pages every few updates (memory.py)
         return losses
 
     def get_loss(self, examples: Iterable[Example], scores: Tuple[Sequence[Any], Extras, Any]) -> Tuple[float, List[Any]]:

@@ -23,18 +23,17 @@ Choices and deviations (docs/boundary_offset.md#deviations):
 * The offset range S lives in the model (it sets the number of output labels
   L = 4S + 2); the component reads it from ``model.attrs["max_offset"]``.
 """
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import numpy
 import torch
-from spacy.language import Language
 from spacy.vocab import Vocab
 from thinc.api import Model
 
 from ..codecs import boundary_offset as codec
 from ..heads.losses import BoundaryOffsetLoss, cell_cross_entropy
-from ..spans import ScoredSpans, Segment, Segmenter, softmax, split_rows
-from .base import WINDOWED_DEFAULT_CONFIG, Extras, GoldSpans, NestedSpanDetector, detector_factory
+from ..spans import ScoredSpans, Segment, softmax, split_rows
+from .base import WINDOWED_DEFAULT_CONFIG, Extras, GoldSpans, NestedSpanDetector, register_detector
 
 DEFAULT_CONFIG = """
 [model]
@@ -75,42 +74,6 @@ MOVED = {
     "loss_both_triangles": "loss.both_triangles",
     "decode_rule": "decoder.rule",
 }
-
-
-@detector_factory("boundary_offset_ner", DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG, threshold=THRESHOLD)
-def make_boundary_offset_ner(
-    nlp: Language,
-    name: str,
-    model: Model,
-    spans_key: str,
-    threshold: float,
-    write_ents: bool,
-    segmenter: Segmenter,
-    loss: BoundaryOffsetLoss,
-    decoder: codec.VoteDecoder,
-    scorer: Optional[Callable],
-) -> "BoundaryOffsetNER":
-    """Nested NER by boundary offset prediction. Settings follow the authors' GENIA run.
-
-    segmenter: windows W and their overlap for text without sentence starts.
-    loss: cross-entropy smoothing (authors' code 0.01; eq. 7: 0) and whether the
-        mirrored lower triangle is trained too (authors' code).
-    decoder: the rule, "votes" (authors), "centre", "all" or "paper" (see codecs.boundary_offset).
-    threshold: the minimum mean probability of the cells that voted for a span.
-    write_ents: also write the longest non-overlapping spans to doc.ents.
-    """
-    return BoundaryOffsetNER(
-        nlp.vocab,
-        model,
-        name,
-        spans_key=spans_key,
-        threshold=threshold,
-        write_ents=write_ents,
-        segmenter=segmenter,
-        scorer=scorer,
-        loss=loss,
-        decoder=decoder,
-    )
 
 
 class BoundaryOffsetNER(NestedSpanDetector):
@@ -156,3 +119,20 @@ class BoundaryOffsetNER(NestedSpanDetector):
         lengths = [e - s for _, s, e in segments]
         blocks = split_rows(logits, [M * n * n for n in lengths])
         return [self.decoder(softmax(block.reshape(M, n, n, -1)), S, self.threshold) for block, n in zip(blocks, lengths)]
+
+
+make_boundary_offset_ner = register_detector(
+    "boundary_offset_ner",
+    BoundaryOffsetNER,
+    DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG,
+    threshold=THRESHOLD,
+    doc="""Nested NER by boundary offset prediction. Settings follow the authors' GENIA run.
+
+    segmenter: windows W and their overlap for text without sentence starts.
+    loss: cross-entropy smoothing (authors' code 0.01; eq. 7: 0) and whether the
+        mirrored lower triangle is trained too (authors' code).
+    decoder: the rule, "votes" (authors), "centre", "all" or "paper" (see codecs.boundary_offset).
+    threshold: the minimum mean probability of the cells that voted for a span.
+    write_ents: also write the longest non-overlapping spans to doc.ents.
+    """,
+)

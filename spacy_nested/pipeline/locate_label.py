@@ -14,18 +14,17 @@ ablation: ``sampling.soft_examples`` (off: every example weighs 1),
 """
 import functools
 import operator
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy
 import torch
-from spacy.language import Language
 from spacy.vocab import Vocab
 from thinc.api import Model
 
 from ..codecs import locate_label as codec
 from ..heads.losses import LocateLabelLoss, binary_focal_loss, categorical_loss, overlap_loss, smooth_l1
-from ..spans import ScoredSpans, Segment, Segmenter, enumerate_seeds, softmax, split_rows
-from .base import Extras, GoldSpans, NestedSpanDetector, detector_factory
+from ..spans import ScoredSpans, Segment, enumerate_seeds, softmax, split_rows
+from .base import Extras, GoldSpans, NestedSpanDetector, register_detector
 
 DEFAULT_CONFIG = """
 [model]
@@ -92,47 +91,6 @@ MOVED = {
 }
 
 
-@detector_factory("locate_label_ner", DEFAULT_CONFIG, threshold=THRESHOLD)
-def make_locate_label_ner(
-    nlp: Language,
-    name: str,
-    model: Model,
-    spans_key: str,
-    threshold: float,
-    write_ents: bool,
-    segmenter: Segmenter,
-    seed_widths: List[int],
-    sampling: codec.Sampling,
-    loss: LocateLabelLoss,
-    decoder: codec.SoftNMSDecoder,
-    scorer: Optional[Callable],
-) -> "LocateLabelNER":
-    """Nested NER by Locate and Label. Settings follow the paper (GENIA row of Table 6).
-
-    segmenter: how docs are cut (by default whole sentences or docs, no windows).
-    seed_widths: seed span lengths, the same at training and inference.
-    sampling: training candidates and their weights (α1, α2, soft examples, η, negatives).
-    loss: the weights λ1..λ3 of eq. 17 and the focal γ of the filter and classifier.
-    decoder: Soft-NMS (k and u of eq. 18) and the authors' crossing filter.
-    threshold: δ of eq. 18, the score a span must exceed.
-    write_ents: also write the longest non-overlapping spans to doc.ents.
-    """
-    return LocateLabelNER(
-        nlp.vocab,
-        model,
-        name,
-        spans_key=spans_key,
-        threshold=threshold,
-        write_ents=write_ents,
-        segmenter=segmenter,
-        scorer=scorer,
-        seed_widths=[int(w) for w in seed_widths],
-        sampling=sampling,
-        loss=loss,
-        decoder=decoder,
-    )
-
-
 class LocateLabelNER(NestedSpanDetector):
     """Seed spans → filter → boundary regressor → classifier → Soft-NMS."""
 
@@ -149,7 +107,7 @@ class LocateLabelNER(NestedSpanDetector):
         **common: Any,
     ) -> None:
         super().__init__(vocab, model, name, **common)
-        self.seed_widths = seed_widths
+        self.seed_widths = [int(w) for w in seed_widths]
         self.sampling = sampling
         self.loss = loss
         self.decoder = decoder
@@ -211,3 +169,20 @@ def _tag_segments(spans: Sequence[numpy.ndarray]) -> numpy.ndarray:
     rows = [numpy.concatenate([numpy.full((len(x), 1), i), x], axis=1) for i, x in enumerate(spans)]
     return numpy.concatenate(rows).astype("int64") if rows else numpy.zeros((0, 3), dtype="int64")
 
+
+make_locate_label_ner = register_detector(
+    "locate_label_ner",
+    LocateLabelNER,
+    DEFAULT_CONFIG,
+    threshold=THRESHOLD,
+    doc="""Nested NER by Locate and Label. Settings follow the paper (GENIA row of Table 6).
+
+    segmenter: how docs are cut (by default whole sentences or docs, no windows).
+    seed_widths: seed span lengths, the same at training and inference.
+    sampling: training candidates and their weights (α1, α2, soft examples, η, negatives).
+    loss: the weights λ1..λ3 of eq. 17 and the focal γ of the filter and classifier.
+    decoder: Soft-NMS (k and u of eq. 18) and the authors' crossing filter.
+    threshold: δ of eq. 18, the score a span must exceed.
+    write_ents: also write the longest non-overlapping spans to doc.ents.
+    """,
+)

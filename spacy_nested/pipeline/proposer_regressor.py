@@ -29,18 +29,17 @@ Choices and deviations (docs/proposer_regressor.md#deviations):
   a span's score is that product; duplicates keep the highest score.
 """
 import logging
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import numpy
 import torch
-from spacy.language import Language
 from spacy.vocab import Vocab
 from thinc.api import Model
 
 from ..codecs import proposer_regressor as codec
 from ..heads.losses import ProposerRegressorLoss, assigned_costs, matching_costs
-from ..spans import ScoredSpans, Segment, Segmenter, softmax, split_rows
-from .base import WINDOWED_DEFAULT_CONFIG, Extras, GoldSpans, NestedSpanDetector, detector_factory
+from ..spans import ScoredSpans, Segment, softmax, split_rows
+from .base import WINDOWED_DEFAULT_CONFIG, Extras, GoldSpans, NestedSpanDetector, register_detector
 
 logger = logging.getLogger("spacy_nested")
 
@@ -79,39 +78,6 @@ MOVED = {
     "one_to_many": "loss.one_to_many",
     "loss_reduction": "loss.reduction",
 }
-
-
-@detector_factory("proposer_regressor_ner", DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG, threshold=THRESHOLD)
-def make_proposer_regressor_ner(
-    nlp: Language,
-    name: str,
-    model: Model,
-    spans_key: str,
-    threshold: float,
-    write_ents: bool,
-    segmenter: Segmenter,
-    loss: ProposerRegressorLoss,
-    scorer: Optional[Callable],
-) -> "ProposerRegressorNER":
-    """Nested NER by a feature-pyramid proposer and an iterative regressor.
-
-    segmenter: windows W and their overlap for text without sentence starts.
-    loss: Algorithm 1's greedy step for leftover proposals, and the reduction
-        over a segment's proposals, "sum" (eq. 25) or "mean" (the authors' code).
-    threshold: the minimum p_c·p_n of a kept proposal, on top of Algorithm 2's p_c·p_n ≥ p_c(None).
-    write_ents: also write the longest non-overlapping spans to doc.ents.
-    """
-    return ProposerRegressorNER(
-        nlp.vocab,
-        model,
-        name,
-        spans_key=spans_key,
-        threshold=threshold,
-        write_ents=write_ents,
-        segmenter=segmenter,
-        scorer=scorer,
-        loss=loss,
-    )
 
 
 class ProposerRegressorNER(NestedSpanDetector):
@@ -175,3 +141,19 @@ class ProposerRegressorNER(NestedSpanDetector):
         rows = zip(split_rows(pointer_logits, sizes), split_rows(type_logits, sizes))
         threshold = self.threshold
         return [codec.decode(softmax(pointer), softmax(types), self.max_width, threshold) for pointer, types in rows]
+
+
+make_proposer_regressor_ner = register_detector(
+    "proposer_regressor_ner",
+    ProposerRegressorNER,
+    DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG,
+    threshold=THRESHOLD,
+    doc="""Nested NER by a feature-pyramid proposer and an iterative regressor.
+
+    segmenter: windows W and their overlap for text without sentence starts.
+    loss: Algorithm 1's greedy step for leftover proposals, and the reduction
+        over a segment's proposals, "sum" (eq. 25) or "mean" (the authors' code).
+    threshold: the minimum p_c·p_n of a kept proposal, on top of Algorithm 2's p_c·p_n ≥ p_c(None).
+    write_ents: also write the longest non-overlapping spans to doc.ents.
+    """,
+)
