@@ -98,8 +98,10 @@ _EXTRA_SUFFIXES = [
 
 # spaCy's infixes split hyphens, slashes, commas and full stops between letters ("IL-2", "CD4/CD8",
 # "alpha,25-dihydroxy", "TF.VIIa") and "-" between digits ("14.7-18.7"): GENIA keeps all of these
-# whole. What stays: ellipses, icons, and a double hyphen used as a dash between words.
-_INFIXES = LIST_ELLIPSES + LIST_ICONS + [rf"(?<=[{ALPHA}])--(?=[{ALPHA}])"]
+# whole. What stays: ellipses, icons, a double hyphen used as a dash between words, and an opening
+# bracket that does not close inside the word ("p50(NF-kappa B)"; "Ca(2+)" never gets here: the
+# whole-token test above keeps it).
+_INFIXES = LIST_ELLIPSES + LIST_ICONS + [rf"(?<=[{ALPHA}])--(?=[{ALPHA}])", rf"(?<=[{ALPHA}0-9])\((?=[{ALPHA}0-9])"]
 
 # Abbreviations that keep their full stop: those of GENIA's training and dev splits (i.e., e.g., vs.,
 # al., Dr., ca., a.m., p.m., cf., ref.) and a few more of scientific writing.

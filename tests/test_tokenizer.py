@@ -169,6 +169,10 @@ RAW_TEXTS = [
          "e.g.", ">90", "%", "in", "10kD", "."],
     ),
     (
+        "p50(NF-kappa B) binds the Ca(2+)-dependent site",
+        ["p50", "(", "NF-kappa", "B", ")", "binds", "the", "Ca(2+)-dependent", "site"],
+    ),
+    (
         "Id proteins don't bind Oct. NF-kappaB/Rel binds c-Jun.",
         ["Id", "proteins", "do", "n't", "bind", "Oct", ".", "NF-kappaB/Rel", "binds", "c-Jun", "."],
     ),
