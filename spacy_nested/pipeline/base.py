@@ -53,7 +53,6 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 
 from .. import registrations  # noqa: F401  (the registered functions the factories' configs name)
-from ..memory import after_update as trim_memory
 from ..models.detector import predict_segments
 from ..spans import ScoredSpans, Segment, Segmenter, stitch
 
@@ -298,7 +297,6 @@ class NestedSpanDetector(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         self._n_updates += 1
-        trim_memory(self._n_updates)  # return the heap's free pages every few updates (memory.py)
         return losses
 
     def get_loss(self, examples: Iterable[Example], scores: Tuple[Sequence[Any], Extras, Any]) -> Tuple[float, List[Any]]:
