@@ -86,11 +86,11 @@ def test_gold_is_not_read_from_the_predictions(dev_path):
     assert m["overall"]["n_pred"] == 0 and m["overall"]["r"] == 0.0
 
 
-def test_tokenization_mismatch_is_an_error(dev_path):
-    nlp = spacy.blank("en")  # the rule-based tokenizer splits "IL-2"
+def test_the_pipeline_runs_on_the_gold_tokens_whatever_its_tokenizer(dev_path):
+    nlp = spacy.blank("en")  # its rule-based tokenizer would split "NF-kappa": span indices would not compare
     nlp.add_pipe("test_report_copy_gold")
-    with pytest.raises(ValueError, match="gold tokens"):
-        evaluate(nlp, dev_path)
+    m = evaluate(nlp, dev_path)
+    assert m["overall"]["f"] == 1.0 and m["overall"]["n_pred"] == m["overall"]["n_gold"] > 0
 
 
 def test_render_report(metrics, tmp_path):
