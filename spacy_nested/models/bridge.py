@@ -19,8 +19,9 @@ before loading the weights (the torch module itself is never pickled). Weights
 saved from any device are mapped to the current one on load.
 """
 import os
+from contextlib import contextmanager
 from io import BytesIO
-from typing import Any, List, Sequence, Tuple, cast
+from typing import Any, Callable, Iterator, List, Sequence, Tuple, cast
 
 import srsly
 import torch
@@ -48,23 +49,45 @@ def wrap_head(head: torch.nn.Module, *, mixed_precision: bool) -> Model[HeadInpu
         serialize_model=serialize_head,
         deserialize_model=deserialize_head,
     )
-    wrapper.shims[0].__class__ = InPlaceUpdateShim  # thinc's shim, minus its leak per update (below)
+    wrapper.shims[0].__class__ = TrainingShim  # thinc's shim, minus two causes of memory growth (below)
     return wrapper
 
 
-class InPlaceUpdateShim(PyTorchShim):
-    """thinc's ``PyTorchShim`` with an optimizer step that writes into the parameters in place.
+class TrainingShim(PyTorchShim):
+    """thinc's ``PyTorchShim``, changed where training grew host memory with every update (issue 17).
 
-    thinc's ``finish_update`` sets ``param.data = xp2torch(new)``, where ``new``
-    is the numpy (or cupy) view of the old tensor that the optimizer updated in
-    place: every update adds a link tensor -> DLPack capsule -> array -> old
-    tensor per parameter, and the chain is never freed (about 0.5 KB per
-    parameter and update). The links are small, but they are allocated between
-    the update's large freed buffers and keep glibc's heap from merging those:
-    the heap fragments and a detector's RSS grew by 0.8-5 MB per update (issue
-    17, bench/train_memory.py). Here the parameter keeps its own storage; the
-    step is copied into it only when the optimizer returned other memory.
+    * **No oneDNN while training.** On the CPU, torch runs some ops through
+      oneDNN (GELU, 3D and 1D convolutions, layout reorders), which compiles
+      a kernel for every new tensor shape and keeps up to 1,024 of them. The
+      heads' shapes change with every batch (candidate counts, segment
+      lengths, grids), so every update allocated new long-lived kernels, and
+      dropped old ones, in between its own large freed buffers: glibc's heap
+      could not merge those, fragmented and grew (0.8-5 MB per update) while
+      the memory in use stayed flat. The forward and backward passes of
+      ``begin_update`` run with oneDNN off, on torch's own kernels
+      (no change on a GPU); prediction is unchanged.
+    * **Parameters updated in place.** thinc's ``finish_update`` sets
+      ``param.data = xp2torch(new)``, where ``new`` is the numpy (or cupy) view
+      of the old tensor that the optimizer updated in place: every update adds
+      a link tensor -> DLPack capsule -> array -> old tensor per parameter,
+      never freed (about 0.5 KB per parameter and update: 13 parameters for
+      locate_label, 34 for boundary_offset, 181 for proposer_regressor), and
+      these small blocks pinned the heap too. Here a parameter keeps its
+      storage; the step is copied into it only when the optimizer returned
+      other memory.
+
+    ``bench/train_memory.py`` measures both.
     """
+
+    def begin_update(self, inputs: ArgsKwargs) -> Tuple[Any, Callable[[ArgsKwargs], ArgsKwargs]]:
+        with _without_onednn():
+            output, backprop = super().begin_update(inputs)
+
+        def backprop_without_onednn(grads: ArgsKwargs) -> ArgsKwargs:
+            with _without_onednn():
+                return backprop(grads)
+
+        return output, backprop_without_onednn
 
     def finish_update(self, optimizer: Optimizer) -> None:
         for name, param in self._model.named_parameters():
@@ -78,6 +101,18 @@ class InPlaceUpdateShim(PyTorchShim):
                     param.data.copy_(stepped)
             param.grad.zero_()
         self._grad_scaler.update()
+
+
+@contextmanager
+def _without_onednn() -> Iterator[None]:
+    """torch's own CPU kernels instead of oneDNN's, then the setting as it was (what
+    ``torch.backends.mkldnn.flags(enabled=False)`` does, without touching its other flags)."""
+    enabled = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(False)
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(enabled)
 
 
 def get_torch_head(model: Model) -> torch.nn.Module:
