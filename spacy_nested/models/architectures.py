@@ -22,6 +22,7 @@ from thinc.types import Floats2d
 from ..heads.boundary_offset import BoundaryOffsetHead
 from ..heads.locate_label import LocateLabelHead
 from ..heads.proposer_regressor import ProposerRegressorHead
+from ..signature import with_signature
 from .detector import build_span_detector
 
 HEAD_SIZES = ("n_inputs", "n_labels")  # set at initialization, not settings
@@ -47,11 +48,7 @@ def head_architecture(
         *settings,
         inspect.Parameter("mixed_precision", inspect.Parameter.KEYWORD_ONLY, annotation=bool),
     ]
-    build.__signature__ = inspect.Signature(params, return_annotation=Model)  # type: ignore[attr-defined]
-    build.__annotations__ = {**{p.name: p.annotation for p in params}, "return": Model}
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = doc
-    return build
+    return with_signature(build, params, Model, name=name, doc=doc)
 
 
 build_locate_label_model = head_architecture(

@@ -54,6 +54,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2t
 
 from .. import registrations  # noqa: F401  (the registered functions the factories' configs name)
 from ..models.detector import predict_segments
+from ..signature import with_signature
 from ..spans import ScoredSpans, Segment, Segmenter, stitch
 
 GoldSpans = numpy.ndarray  # (G, 3): start, end, label index + 1, relative to a segment
@@ -117,17 +118,13 @@ def register_detector(
         return detector(nlp.vocab, model, name, **settings)
 
     params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=t) for k, t in COMMON_ARGS]
-    make.__signature__ = inspect.Signature(params + own, return_annotation=detector)  # type: ignore[attr-defined]
-    make.__annotations__ = {**{p.name: p.annotation for p in params + own}, "return": detector}
-    make.__name__ = make.__qualname__ = f"make_{name}"
-    make.__module__ = detector.__module__
-    make.__doc__ = doc
+    factory = with_signature(make, params + own, detector, name=f"make_{name}", doc=doc, module=detector.__module__)
     return Language.factory(
         name,
         assigns=["doc.spans"],
         default_config=default_config(detector_config, threshold=threshold),
         default_score_weights=DEFAULT_SCORE_WEIGHTS,
-        func=make,
+        func=factory,
     )
 
 
