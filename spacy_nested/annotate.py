@@ -32,7 +32,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, Union
 
 import spacy
 import typer
@@ -55,6 +55,11 @@ class Record:
     text: str
     fields: Dict[str, Any]
     doc: Optional[Doc] = None  # a DocBin's doc, annotated as it is
+
+    @property
+    def input(self) -> Union[str, Doc]:
+        """What the pipeline is given: the DocBin's doc, else the text."""
+        return self.doc if self.doc is not None else self.text
 
 
 def input_files(path: Path) -> List[Path]:
@@ -248,7 +253,7 @@ def annotate(
 
 
 def _annotated(nlp: Language, records: Iterator[Record], batch_size: int, n_process: int) -> Iterator[Tuple[Record, Doc]]:
-    texts = ((r.doc if r.doc is not None else r.text, r) for r in records)
+    texts = ((r.input, r) for r in records)
     yield from ((record, doc) for doc, record in nlp.pipe(texts, as_tuples=True, batch_size=batch_size, n_process=n_process))
 
 

@@ -68,7 +68,7 @@ def annotate_on_dask(
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})))  # pieces in flight
         running, piece_of = as_completed(), {}
         for i, records in group_pieces(todo, lambda record: record.index, piece_size, done):
-            inputs = [r.doc if r.doc is not None else r.text for r in records]
+            inputs = [r.input for r in records]
             future = client.submit(annotate_piece, model, inputs, [r.fields for r in records], spans_key, batch_size, pure=False)
             piece_of[future.key] = i
             running.add(future)
