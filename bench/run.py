@@ -186,9 +186,8 @@ from spacy.tokens import DocBin
 from spacy_nested.scoring import score_by_length
 LOAD_OVERRIDES
 gold = list(DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab))
-from spacy.tokens import Doc
-tokens = [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g]) for g in gold]
-pred = nlp.pipe(tokens, batch_size=256)
+from spacy_nested.tokenizer import retokenized_as
+pred = nlp.pipe([retokenized_as(g, nlp.vocab) for g in gold], batch_size=256)
 scores = score_by_length(zip(gold, pred), "nested")
 long = [scores[b] for b in ("5-9", ">=10")]
 n_gold = sum(s["n_gold"] for s in long)

@@ -23,11 +23,12 @@ import numpy
 import spacy
 import typer
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from wasabi import msg
 
 from ._cli_util import app
 from .scoring import DEPTH_BUCKETS, LENGTH_BUCKETS, score_by_depth, score_by_length, score_by_type
+from .tokenizer import retokenized_as
 
 PLOT_NAME = "f1_by_length.png"
 
@@ -64,7 +65,7 @@ def evaluate(
     gold = gold[:limit] if limit > 0 else gold
     # The gold tokens, whatever the pipeline's tokenizer (a raw-text tokenizer such as
     # spacy_nested.BiomedicalTokenizer.v1 cuts a few GENIA sentences differently).
-    inputs = [Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g]) for g in gold]
+    inputs = [retokenized_as(g, nlp.vocab) for g in gold]
     if inputs:
         nlp(inputs[0].copy())
     start = time.perf_counter()

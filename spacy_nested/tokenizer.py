@@ -146,6 +146,11 @@ def doc_from_tokens(
     return Doc(vocab, words=list(tokens), spaces=list(spaces))
 
 
+def retokenized_as(reference: Doc, vocab: Vocab) -> Doc:
+    """A blank doc with ``reference``'s tokens and spaces, for a pipeline to predict on."""
+    return Doc(vocab, words=[t.text for t in reference], spaces=[bool(t.whitespace_) for t in reference])
+
+
 class GoldTokensCorpus(Corpus):
     """spaCy's `Corpus` reader, whose predicted docs always have the gold docs' tokens.
 
@@ -166,9 +171,7 @@ class GoldTokensCorpus(Corpus):
     """
 
     def _make_example(self, nlp: Language, reference: Doc, gold_preproc: bool) -> Example:
-        words = [token.text for token in reference]
-        spaces = [bool(token.whitespace_) for token in reference]
-        return Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)
+        return Example(retokenized_as(reference, nlp.vocab), reference)
 
 
 def create_gold_tokens_corpus(
