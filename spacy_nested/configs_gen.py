@@ -12,7 +12,11 @@ but none is edited by hand: each is generated from two sources,
 
 The config of (pipeline, encoder) merges, in this order: base common, base
 encoder part, pipeline common, pipeline encoder part. A section seen again adds
-its new keys and replaces the keys it repeats.
+its new keys and replaces the keys it repeats. A part may extend a part above
+it in the same file: ``[@minilm < trf]`` in base.cfg is base.cfg's ``[@trf]``
+part with its own sections merged over it (a second transformer is written as
+what differs from the first), and ``[@minilm < cpu]`` in a pipeline's file takes
+that file's ``[@cpu]`` settings over to MiniLM.
 
 Why text and not confection: the configs carry comments giving the measured
 reason for a value (``# all negative seeds ...: +5 dev F1``), and a
@@ -59,7 +63,7 @@ UNSUFFIXED_ENCODER = "trf"
 ALIASES: Dict[str, Tuple[str, str]] = {"genia.cfg": ("locate_label", "trf")}
 COMMAND = "python -m spacy_nested write-configs"
 
-PART_RE = re.compile(r"^\[@(\w+)\]$")
+PART_RE = re.compile(r"^\[@(\w+)(?:\s*<\s*(\w+))?\]$")
 SECTION_RE = re.compile(r"^\[([^\]@][^\]]*)\]$")
 PLACEHOLDER_RE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 COMPONENT = "{{component}}"
@@ -92,6 +96,7 @@ class Part:
     encoder: Optional[str]
     description: List[str] = field(default_factory=list)
     sections: Dict[str, Section] = field(default_factory=dict)
+    extends: Optional[str] = None  # [@encoder < extends]: the part of the same file merged in before this one
 
 
 @dataclass
@@ -150,10 +155,12 @@ def parse_source(path: Path) -> Source:
         if match:
             if pending:
                 raise fail(lineno, "comment directly above a [@...] line (leave a blank line)")
-            encoder = match.group(1)
+            encoder, extends = match.groups()
             if encoder in parts:
                 raise fail(lineno, f"a second [@{encoder}] part")
-            part = parts[encoder] = Part(encoder)
+            if extends is not None and extends not in parts:
+                raise fail(lineno, f"[@{encoder}] extends [@{extends}], which is not above it")
+            part = parts[encoder] = Part(encoder, extends=extends)
             section, entry = None, None
             continue
         match = SECTION_RE.match(stripped)
@@ -252,20 +259,21 @@ def render_config(base: Source, pipeline: Source, encoder: str, name: str, note:
     if encoder not in base.parts or encoder is None:
         raise ConfigSourceError(f"{base.path}: no [@{encoder}] part")
     components = _components(pipeline, encoder)
-    layers = [base.part(None), base.part(encoder), pipeline.part(None), pipeline.part(encoder)]
-    templates = [s for layer in layers[:2] for s in layer.sections.values() if COMPONENT in s.name]
+    base_layers = [base.part(None), *_chain(base, encoder)]
+    pipeline_layers = [pipeline.part(None), *_chain(pipeline, encoder)]
+    templates = [s for layer in base_layers for s in layer.sections.values() if COMPONENT in s.name]
     merged: Dict[str, Section] = {}
-    for layer in layers[:2]:
+    for layer in base_layers:
         _merge(merged, [s for s in layer.sections.values() if COMPONENT not in s.name])
-        if layer is layers[1]:  # the listeners, before the pipeline's overrides of them
-            _merge(merged, [_instantiate(s, c) for c in components for s in templates])
-    for layer in layers[2:]:
+    # the listeners, before the pipeline's overrides of them
+    _merge(merged, [_instantiate(s, c) for c in components for s in templates])
+    for layer in pipeline_layers:
         if any(COMPONENT in s for s in layer.sections):
             raise ConfigSourceError(f"{pipeline.path}: {COMPONENT} sections belong in {base.path.name}")
         _merge(merged, list(layer.sections.values()))
     # the order sections first appear in, with the listeners after the pipeline's own sections
-    first_seen = [s for layer in layers[:2] for s in layer.sections if COMPONENT not in s]
-    first_seen += [s for layer in layers[2:] for s in layer.sections]
+    first_seen = [s for layer in base_layers for s in layer.sections if COMPONENT not in s]
+    first_seen += [s for layer in pipeline_layers for s in layer.sections]
     first_seen += [_instantiate(s, c).name for c in components for s in templates]
     order = _tree_order(list(dict.fromkeys(first_seen)))
 
@@ -278,7 +286,7 @@ def render_config(base: Source, pipeline: Source, encoder: str, name: str, note:
         *note,
         "#",
     ]
-    for layer in (layers[2], layers[0], layers[1], layers[3]):
+    for layer in (pipeline.part(None), base.part(None), base.part(encoder), pipeline.part(encoder)):
         lines.extend(layer.description)
     out = [_substitute(line, values, path) for line in lines]
     for section_name in order:
@@ -290,6 +298,14 @@ def render_config(base: Source, pipeline: Source, encoder: str, name: str, note:
             out.extend(entry.comments)
             out.extend(_substitute(line, values, f"{path} [{section_name}]") for line in entry.lines)
     return "\n".join(out) + "\n"
+
+
+def _chain(source: Source, encoder: str) -> List[Part]:
+    """The part of `encoder` in `source`, after the parts of that file it extends (the farthest first)."""
+    chain = [source.part(encoder)]
+    while chain[0].extends is not None:
+        chain.insert(0, source.part(chain[0].extends))
+    return chain
 
 
 def _src_path(source: Source) -> str:

@@ -25,6 +25,7 @@ from spacy.util import registry
 from .biomedical_tokenizer import create_biomedical_tokenizer
 from .codecs.boundary_offset import VoteDecoder
 from .codecs.locate_label import Sampling, SoftNMSDecoder
+from .encoders import installed_transformer
 from .heads.losses import BoundaryOffsetLoss, LocateLabelLoss, ProposerRegressorLoss
 from .models.architectures import (
     build_boundary_offset_model,
@@ -49,6 +50,7 @@ MISC = {
     "spacy_nested.proposer_regressor_loss.v1": ProposerRegressorLoss,
     "spacy_nested.soft_nms.v1": SoftNMSDecoder,
     "spacy_nested.offset_votes.v1": VoteDecoder,
+    "spacy_nested.installed_transformer.v1": installed_transformer,
 }
 
 for name, build in ARCHITECTURES.items():

@@ -41,15 +41,13 @@ from wasabi import msg
 
 from ._cli_util import app, fail
 from .cli import InputFormat, convert_corpus
+from .configs_gen import config_name
 
-CONFIGS: Dict[str, Dict[str, str]] = {
-    "locate_label": {"cpu": "genia_locate_label_cpu.cfg", "trf": "genia_locate_label.cfg"},
-    "boundary_offset": {"cpu": "genia_boundary_offset_cpu.cfg", "trf": "genia_boundary_offset.cfg"},
-    "proposer_regressor": {"cpu": "genia_proposer_regressor_cpu.cfg", "trf": "genia_proposer_regressor.cfg"},
-    "spancat": {"cpu": "genia_spancat_cpu.cfg", "trf": "genia_spancat.cfg"},
-    "span_finder": {"cpu": "genia_span_finder_cpu.cfg", "trf": "genia_span_finder.cfg"},
-}
-ENCODERS = ("cpu", "trf")
+PIPELINES = ("locate_label", "boundary_offset", "proposer_regressor", "spancat", "span_finder")
+# cpu: spaCy's tok2vec trained from scratch; trf: a hub transformer (GPU); minilm: all-MiniLM-L6-v2 from
+# the `minilm` extra, fine-tuned on the CPU
+ENCODERS = ("cpu", "trf", "minilm")
+CONFIGS: Dict[str, Dict[str, str]] = {p: {e: config_name(p, e) for e in ENCODERS} for p in PIPELINES}
 TRAINED = "TRAINED"
 # Said before each training: spaCy's table prints this column without explaining it.
 TOK2VEC_LOSS_NOTE = (
@@ -61,7 +59,9 @@ TOK2VEC_LOSS_NOTE = (
 
 # Options every per-pipeline command shares (typer reads each default marker anew per command).
 NAME = typer.Argument(..., help=f"One of {sorted(CONFIGS)}")
-ENCODER = typer.Option("cpu", "--encoder", help="cpu (tok2vec configs) or trf (transformer configs)")
+ENCODER = typer.Option(
+    "cpu", "--encoder", help="cpu (tok2vec configs), trf (transformer configs, GPU) or minilm (MiniLM on the CPU)"
+)
 DETECTORS = typer.Option(" ".join(CONFIGS), "--detectors", help="Space-separated pipelines to run")
 OUTPUT_ROOT = typer.Option(Path("training"), "--output-root")
 METRICS_ROOT = typer.Option(Path("metrics"), "--metrics-root")
@@ -69,7 +69,7 @@ GPU_ID = typer.Option(-1, "--gpu-id")
 
 
 def config_path(name: str, encoder: str, config_dir: Path = Path("configs")) -> Path:
-    """The config of pipeline `name` for `encoder` ("cpu": tok2vec, "trf": transformer)."""
+    """The config of pipeline `name` for `encoder` (one of ENCODERS)."""
     if name not in CONFIGS:
         raise ValueError(f"unknown pipeline '{name}'; choose one of {sorted(CONFIGS)}")
     if encoder not in ENCODERS:

