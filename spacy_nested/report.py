@@ -27,10 +27,13 @@ from spacy.tokens import DocBin
 from wasabi import msg
 
 from ._cli_util import app
-from .scoring import DEPTH_BUCKETS, LENGTH_BUCKETS, score_by_depth, score_by_length, score_by_type
+from .bootstrap import paired_bootstrap
+from .scoring import DEPTH_BUCKETS, LENGTH_BUCKETS, counts_per_doc, score_by_depth, score_by_length, score_by_type
 from .tokenizer import retokenized_as
 
 PLOT_NAME = "f1_by_length.png"
+# spaCy's own span pipelines: each other pipeline is compared with the best of them (by dev F1)
+BASELINES = ("spancat", "span_finder")
 
 
 def evaluate(
@@ -52,7 +55,9 @@ def evaluate(
     limit: score only the first `limit` docs (0: all).
     RETURNS: "overall" (p, r, f, n_gold, n_pred) and the same per group in
         "per_type", "per_length" (`LENGTH_BUCKETS`) and "per_depth"
-        (`DEPTH_BUCKETS`); "n_docs", "n_words"; "words_per_s": words over the
+        (`DEPTH_BUCKETS`); "per_doc": each doc's counts ("tp", "n_pred",
+        "n_gold" lists, for the report's paired bootstrap); "n_docs",
+        "n_words"; "words_per_s": words over the
         wall time of one `nlp.pipe` pass over all texts (tokenization
         included), after a warm-up call on the first text; "peak_rss_mb":
         peak RSS of the evaluating process (ru_maxrss when done, so it
@@ -86,6 +91,7 @@ def evaluate(
         "per_type": {label: per_type[label] for label in sorted(per_type) if label != "all"},
         "per_length": per_length,
         "per_depth": {b: per_depth[b] for b in DEPTH_BUCKETS},
+        "per_doc": counts_per_doc(pairs, spans_key),
         "n_docs": len(gold),
         "n_words": n_words,
         "words_per_s": n_words / seconds if seconds > 0 else 0.0,
@@ -138,6 +144,7 @@ def render_report(metrics: Dict[str, Dict[str, Any]], out_dir: Union[str, Path])
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = {name: {**m, **_versus(name, metrics)} for name, m in metrics.items()}
     paths = [out_dir / "report.md", out_dir / "report.json"]
     paths[0].write_text(render_markdown(metrics), encoding="utf8")
     paths[1].write_text(json.dumps(metrics, indent=2), encoding="utf8")
@@ -146,6 +153,28 @@ def render_report(metrics: Dict[str, Dict[str, Any]], out_dir: Union[str, Path])
     except ImportError:
         msg.warn(f"No {PLOT_NAME}: pip install spacy-nested[plot]", "The plot needs matplotlib.")
     return paths
+
+
+def _versus(name: str, metrics: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """``{"vs_baseline": ...}``: the F1 difference of pipeline `name` to the best baseline in
+    `metrics` (`BASELINES`, by overall F1) with its paired-bootstrap 95% interval (1,000
+    samples), in points; empty for that baseline itself, or without the per-doc counts."""
+    scored = {n: m for n, m in metrics.items() if "per_doc" in m and "overall" in m}
+    baselines = [n for n in BASELINES if n in scored]
+    if name not in scored or not baselines:
+        return {}
+    best = max(baselines, key=lambda n: scored[n]["overall"]["f"])
+    if name == best:
+        return {}
+    diff = paired_bootstrap(scored[name]["per_doc"], scored[best]["per_doc"])
+    return {"vs_baseline": {"baseline": best, "delta": 100 * diff.delta, "ci95": [100 * diff.low, 100 * diff.high]}}
+
+
+def _interval(versus: Optional[Dict[str, Any]]) -> str:
+    if not versus:
+        return "–"
+    low, high = versus["ci95"]
+    return f"{versus['delta']:+.2f} ({low:+.2f} to {high:+.2f})"
 
 
 def _pct(score: Optional[Dict[str, float]], key: str = "f", digits: int = 1) -> str:
@@ -183,10 +212,19 @@ def render_markdown(metrics: Dict[str, Dict[str, Any]]) -> str:
         row += [f"{m['words_per_s']:,.0f}" if "words_per_s" in m else "–"]
         row += [f"{m['peak_rss_mb']:,.0f}" if "peak_rss_mb" in m else "–"]
         row += [_benchmark(m.get("benchmark"))]
+        row += [_interval(m.get("vs_baseline"))]
         rows.append(row)
+    baseline = next((m["vs_baseline"]["baseline"] for m in metrics.values() if m.get("vs_baseline")), None)
     note = "Strict P/R/F in % (boundaries and type). n: gold spans in the first pipeline's data."
+    if baseline:
+        note += (
+            f" ΔF1: F1 minus that of {baseline}, the best spaCy baseline here, in points, with the 95% interval"
+            " of a paired bootstrap over the same docs (1,000 samples; spacy_nested/bootstrap.py): an interval"
+            " above 0 means better beyond the luck of the draw."
+        )
     parts = ["# Evaluation report", "", note, ""]
-    parts.append(_table(head + ["words/s", "peak RSS (MB)", "benchmark words/s (95% CI)"], rows))
+    versus = f"ΔF1 vs {baseline} (95% CI)" if baseline else "ΔF1 vs best baseline (95% CI)"
+    parts.append(_table(head + ["words/s", "peak RSS (MB)", "benchmark words/s (95% CI)", versus], rows))
     labels = sorted({label for m in metrics.values() for label in m.get("per_type", {})})
     n_type = {label: s.get("n_gold", 0) for label, s in first.get("per_type", {}).items()}
     rows = [[name] + [_pct(m.get("per_type", {}).get(label)) for label in labels] for name, m in metrics.items()]

@@ -115,6 +115,20 @@ def _score_by(
     return {bucket: _prf(*count) for bucket, count in counts.items()}
 
 
+def counts_per_doc(pairs: Iterable[Any], spans_key: str = "nested") -> Dict[str, List[int]]:
+    """Per (gold_doc, predicted_doc) pair, in order: correct predictions ("tp"),
+    predictions ("n_pred") and gold spans ("n_gold"), each (start, end, label)
+    counted once, as in the other scores (the input of ``bootstrap.paired_bootstrap``)."""
+    counts: Dict[str, List[int]] = {"tp": [], "n_pred": [], "n_gold": []}
+    for gold_doc, pred_doc in pairs:
+        gold = {(s.start, s.end, s.label_) for s in gold_doc.spans.get(spans_key, [])}
+        pred = {(s.start, s.end, s.label_) for s in pred_doc.spans.get(spans_key, [])}
+        counts["tp"].append(len(gold & pred))
+        counts["n_pred"].append(len(pred))
+        counts["n_gold"].append(len(gold))
+    return counts
+
+
 def score_by_type(pairs: Iterable[Any], spans_key: str = "nested") -> Dict[str, Dict[str, float]]:
     """Strict P/R/F, n_gold and n_pred per label (and "all") over (gold_doc, predicted_doc) pairs.
 

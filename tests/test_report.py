@@ -101,8 +101,32 @@ def test_render_report(metrics, tmp_path):
     assert md.count("\n| perfect | 100.00 | 100.00 | 100.00 |") == 1
     assert md.count("\n| no_single |") == 3  # overall, per type, per depth
     assert "| 0.0 |" in md  # F1 of length 1 for no_single
-    assert json.loads(paths[1].read_text(encoding="utf8")) == metrics
+    assert json.loads(paths[1].read_text(encoding="utf8")) == metrics  # no baseline among them: nothing added
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_compares_each_pipeline_with_the_best_baseline(metrics, tmp_path):
+    """The best of spaCy's baselines present (here a "spancat" that misses single tokens) is the
+    reference; the ΔF1 column gives each other pipeline's difference and its bootstrap interval."""
+    named = {"locate_label": metrics["perfect"], "spancat": metrics["no_single"]}
+    paths = render_report(named, tmp_path)
+    report = json.loads(paths[1].read_text(encoding="utf8"))
+    versus = report["locate_label"]["vs_baseline"]
+    f1 = {name: 100 * m["overall"]["f"] for name, m in named.items()}
+    assert versus["baseline"] == "spancat" and "vs_baseline" not in report["spancat"]
+    assert versus["delta"] == pytest.approx(f1["locate_label"] - f1["spancat"]) and versus["delta"] > 0
+    low, high = versus["ci95"]
+    assert low <= versus["delta"] <= high
+    md = paths[0].read_text(encoding="utf8")
+    assert "ΔF1 vs spancat (95% CI)" in md
+    assert f"| {versus['delta']:+.2f} ({low:+.2f} to {high:+.2f}) |" in md
+
+
+def test_evaluate_gives_the_counts_of_every_doc(metrics):
+    per_doc, overall = metrics["no_single"]["per_doc"], metrics["no_single"]["overall"]
+    assert len(per_doc["tp"]) == metrics["no_single"]["n_docs"]
+    assert sum(per_doc["n_gold"]) == overall["n_gold"] and sum(per_doc["n_pred"]) == overall["n_pred"]
+    assert sum(per_doc["tp"]) == round(overall["p"] * overall["n_pred"])
 
 
 def test_render_report_without_matplotlib(metrics, tmp_path, monkeypatch, capsys):
