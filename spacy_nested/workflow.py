@@ -5,12 +5,15 @@ two commands, so that the var ``encoder`` picks the config family and the var
 ``detectors`` picks which pipelines run:
 
     python -m spacy_nested train-pipeline NAME --encoder cpu --detectors "locate_label spancat"
+    python -m spacy_nested tune-pipeline NAME corpus/dev.spacy --encoder cpu --detectors "..."
     python -m spacy_nested evaluate-pipeline NAME corpus/dev.spacy --encoder cpu --detectors "..."
 
 A pipeline not named in ``--detectors`` is skipped with a message (weasel has
 no conditionals). Outputs: ``training/<encoder>/<name>/`` (spaCy's
 ``model-best``/``model-last`` and a ``TRAINED`` marker written when training
-finished) and ``metrics/<encoder>/<name>.json``. A finished training is reused,
+finished, and ``model-tuned``: ``model-best`` with the decision threshold that
+``tune-pipeline`` found on dev, which the later steps use when it is there) and
+``metrics/<encoder>/<name>.json``. A finished training is reused,
 so an interrupted ``spacy project run all`` resumes at the first pipeline
 that has not finished (that one restarts from scratch: spaCy has no resume).
 
@@ -27,6 +30,7 @@ no download), else the local files ``--train``/``--dev``, and says which
 import hashlib
 import json
 import os
+import shutil
 import tarfile
 import tempfile
 import urllib.request
@@ -49,6 +53,17 @@ PIPELINES = ("locate_label", "boundary_offset", "proposer_regressor", "spancat",
 ENCODERS = ("cpu", "trf", "minilm")
 CONFIGS: Dict[str, Dict[str, str]] = {p: {e: config_name(p, e) for e in ENCODERS} for p in PIPELINES}
 TRAINED = "TRAINED"
+TUNED = "model-tuned"
+# The component whose `threshold` decides which spans a pipeline writes; tune-pipeline sets it on dev for
+# all five the same way (spaCy's find-threshold). span_finder + spancat: spancat's (span_finder's own
+# threshold only proposes candidates).
+THRESHOLD_PIPES = {
+    "locate_label": "locate_label_ner",
+    "boundary_offset": "boundary_offset_ner",
+    "proposer_regressor": "proposer_regressor_ner",
+    "spancat": "spancat",
+    "span_finder": "spancat",
+}
 # Said before each training: spaCy's table prints this column without explaining it.
 TOK2VEC_LOSS_NOTE = (
     "LOSS TOK2VEC in the table below is not a loss: spaCy prints there the sum of the squared gradients "
@@ -104,6 +119,7 @@ def train_pipeline(
         msg.info(f"{name}: reusing the finished training in {output}")
         return output
     msg.info(f"{name}: {TOK2VEC_LOSS_NOTE}")
+    shutil.rmtree(output / TUNED, ignore_errors=True)  # tuned for a pipeline this training replaces
     train(config_path(name, encoder, config_dir), output, use_gpu=gpu_id, overrides=overrides or {})
     (output / TRAINED).write_text(srsly.json_dumps(overrides or {}) + "\n", encoding="utf8")
     return output
@@ -129,7 +145,8 @@ def train_pipeline_cli(
 
 
 def _trained_model(name: str, detectors: str, encoder: str, output_root: Path, gpu_id: int = -1) -> Optional[Path]:
-    """The model-best of `name`, None when `name` is not selected; exits when it was not trained.
+    """The model-tuned of `name` if tuned, else its model-best; None when `name` is not selected;
+    exits when it was not trained.
 
     With `gpu_id` >= 0, the GPU is set up for the step that loads the model.
     """
@@ -144,7 +161,49 @@ def _trained_model(name: str, detectors: str, encoder: str, output_root: Path, g
         fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    return model
+    tuned = model.parent / TUNED
+    return tuned if tuned.exists() else model
+
+
+def tune_threshold(model: Path, name: str, docbin: Path, spans_key: str = "nested", n_trials: int = 21) -> Dict[str, object]:
+    """Find the threshold of pipeline `name`'s deciding component (`THRESHOLD_PIPES`) that gives
+    the best ``spans_<key>_f`` on `docbin` (spaCy's find-threshold: `n_trials` values evenly from 0
+    to 1), and save `model` with it next to it as ``model-tuned``. Returns what it found."""
+    from spacy.cli.find_threshold import find_threshold
+
+    pipe_name = THRESHOLD_PIPES[name]
+    threshold, score, scores = find_threshold(
+        str(model), docbin, pipe_name, "threshold", f"spans_{spans_key}_f", n_trials=n_trials, silent=True
+    )
+    nlp = spacy.load(model)
+    configured = float(nlp.get_pipe_config(pipe_name)["threshold"])
+    # as find-threshold does: the config (what a detector re-applies on loading) and cfg (spancat's own)
+    nlp._pipe_configs[pipe_name]["threshold"] = threshold
+    nlp.get_pipe(pipe_name).cfg["threshold"] = threshold  # type: ignore[attr-defined]
+    nlp.to_disk(model.parent / TUNED)
+    return {"pipe": pipe_name, "configured": configured, "threshold": threshold, "score": score, "scores": scores}
+
+
+@app.command("tune-pipeline")
+def tune_pipeline_cli(
+    name: str = NAME,
+    docbin: Path = typer.Argument(..., help="Gold DocBin (dev)", exists=True, dir_okay=False),
+    encoder: str = ENCODER,
+    detectors: str = DETECTORS,
+    output_root: Path = OUTPUT_ROOT,
+    spans_key: str = typer.Option("nested", "--spans-key"),
+    n_trials: int = typer.Option(21, "--n-trials", help="Thresholds tried, evenly from 0 to 1"),
+) -> None:
+    """Tune the decision threshold of ``model-best`` on dev; write ``model-tuned`` beside it."""
+    model = _trained_model(name, detectors, encoder, output_root)
+    if model is None:
+        return
+    model = model.parent / "model-best"  # tuned again from the trained pipeline, never from a tuned one
+    found = tune_threshold(model, name, docbin, spans_key, n_trials)
+    msg.good(
+        f"{name}: {found['pipe']} threshold {found['threshold']:.2f} (configured {found['configured']:.2f}), "
+        f"spans_{spans_key}_f {found['score']:.4f} on {docbin}; saved to {model.parent / TUNED}"
+    )
 
 
 @app.command("evaluate-pipeline")
@@ -159,7 +218,7 @@ def evaluate_pipeline_cli(
     limit: int = typer.Option(0, "--limit", help="Score only the first N docs (0: all)"),
     gpu_id: int = GPU_ID,
 ) -> None:
-    """Score ``training/<encoder>/<name>/model-best`` into ``metrics/<encoder>/<name>.json``."""
+    """Score ``training/<encoder>/<name>/model-tuned`` (else model-best) into ``metrics/<encoder>/<name>.json``."""
     from .report import evaluate, write_metrics
 
     model = _trained_model(name, detectors, encoder, output_root, gpu_id)
@@ -239,7 +298,7 @@ def package_pipeline_cli(
     packages_root: Path = typer.Option(Path("packages"), "--packages-root"),
     version: str = typer.Option("0.1.0", "--version"),
 ) -> None:
-    """``spacy package`` of ``model-best`` as an installable wheel: packages/<encoder>/en_nested_<name>-<version>/dist."""
+    """``spacy package`` of model-tuned (else model-best) as a wheel: packages/<encoder>/en_nested_<name>-<version>/dist."""
     from spacy.cli.package import package
 
     model = _trained_model(name, detectors, encoder, output_root)

@@ -7,7 +7,17 @@ import srsly
 from typer.testing import CliRunner
 
 from spacy_nested.__main__ import app
-from spacy_nested.workflow import CONFIGS, TOK2VEC_LOSS_NOTE, TRAINED, config_path, selected, train_pipeline
+from spacy_nested.workflow import (
+    CONFIGS,
+    THRESHOLD_PIPES,
+    TOK2VEC_LOSS_NOTE,
+    TRAINED,
+    TUNED,
+    config_path,
+    selected,
+    train_pipeline,
+    tune_threshold,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -140,3 +150,32 @@ def test_a_pipeline_that_was_not_trained_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["package-pipeline", "spancat", "--output-root", str(tmp_path)])
     assert result.exit_code == 1 and "Error: spancat: no trained pipeline at " in result.stderr
     assert "run train-spancat first" in result.stderr
+
+
+def test_tune_pipeline_sets_the_threshold_found_on_dev_and_later_steps_use_it(trained_root, tmp_path):
+    import spacy
+
+    training, dev = str(trained_root / "training"), str(trained_root / "dev.spacy")
+    best = trained_root / "training" / "cpu" / "locate_label" / "model-best"
+    args = ["tune-pipeline", "locate_label", dev, "--output-root", training, "--n-trials", "5"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    found = tune_threshold(best, "locate_label", trained_root / "dev.spacy", n_trials=5)
+    assert found["threshold"] in (0.0, 0.25, 0.5, 0.75, 1.0) and found["configured"] == 0.45
+    assert found["score"] == max(found["scores"].values())
+    tuned = spacy.load(best.parent / TUNED)
+    assert tuned.get_pipe("locate_label_ner").threshold == found["threshold"]
+    assert spacy.load(best).get_pipe("locate_label_ner").threshold == 0.45  # model-best is left as trained
+    assert f"threshold {found['threshold']:.2f} (configured 0.45)" in " ".join(result.output.split())
+    args = ["evaluate-pipeline", "locate_label", dev, "--output-root", training, "--metrics-root", str(tmp_path / "m")]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    scored = srsly.read_json(tmp_path / "m" / "cpu" / "locate_label.json")["overall"]["f"]
+    assert scored == pytest.approx(found["score"])  # evaluated with the tuned threshold
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_pipeline_has_the_threshold_it_tunes(name):
+    import spacy
+
+    config = spacy.util.load_config(config_path(name, "cpu", REPO / "configs"))
+    assert "threshold" in config["components"][THRESHOLD_PIPES[name]]
