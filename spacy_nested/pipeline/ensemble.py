@@ -49,10 +49,11 @@ three heads' losses together. Training in one pipeline needs the gold spans
 under every member key of the reference docs (each detector reads its gold from
 its own ``spans_key``)::
 
-    nlp.add_pipe("tok2vec")
+    nlp.add_pipe("tok2vec")  # width 96, as the detectors' default inline tok2vec
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 96, "upstream": "tok2vec"}
     for factory, key in (("locate_label_ner", "nested_ll"), ("boundary_offset_ner", "nested_bo"),
                          ("proposer_regressor_ner", "nested_pr")):
-        nlp.add_pipe(factory, config={"spans_key": key, "model": {...listener model...}})
+        nlp.add_pipe(factory, config={"spans_key": key, "model": {"tok2vec": listener}})
     nlp.add_pipe("nested_ensemble", config={"members": ["nested_ll", "nested_bo", "nested_pr"]})
 
 (b) **Separately trained pipelines**, each with its own encoder (as ``spacy
