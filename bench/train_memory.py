@@ -8,7 +8,9 @@ Each pipeline is built from its CPU config (``configs/genia_<name>_cpu.cfg``),
 initialized on the first 2,000 train docs (every label occurs there) and
 updated ``--updates`` times with ``nlp.update`` and the config's optimizer and
 dropout, on the same batches of about ``--words`` words for every pipeline
-(spaCy's ``batch_by_words`` over the shuffled GENIA train docs, cycled), on one
+(spaCy's ``batch_by_words`` over the GENIA train docs read by spaCy's ``Corpus``,
+shuffled with ``--seed`` and cycled: 406 batches, so updates 407-1,000 see them
+again), on one
 thread (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)``), each pipeline in
 a fresh process. Every ``--every`` updates it prints the RSS then and the peak
 RSS since the last print (``VmHWM``, reset through ``/proc/self/clear_refs``, so a
@@ -20,9 +22,10 @@ short spike between two readings is not missed), and at the end:
 * training words/s from update ``--after`` on, by the wall clock and per CPU
   second of the process (the latter is steadier on a shared machine).
 
-``--compare`` also runs each detector with thinc's own ``PyTorchShim`` (oneDNN on,
-``finish_update`` chaining its parameters), the one ``models/bridge.py``'s
-``TrainingShim`` replaces (``--no-fix``: only that); spancat has no torch head and runs once.
+``--compare`` also runs each detector without the fix of ``models/bridge.py``: with
+thinc's own ``PyTorchShim`` (whose ``finish_update`` chains its parameters) and
+oneDNN's default kernel cache of 1,024 (``--no-fix``: only that); spancat has no
+torch head and runs once.
 ``--json PATH`` writes every figure, ``--table PATH...`` prints the table of such
 files (for example of a run with the fix and one with ``--no-fix`` run side by
 side, so that both see the same load). Linux only (``/proc``).
@@ -167,6 +170,8 @@ def growth(rows: List[List[float]], after: int, column: int = 1) -> float:
 def child(args: argparse.Namespace, name: str, fix: bool) -> Dict[str, Any]:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.pop("MALLOC_MMAP_THRESHOLD_", None)
+    if not fix:  # oneDNN's default, which models/bridge.py leaves alone when it is set
+        env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "1024"
     cmd = [sys.executable, __file__, "--child", name, "--train", args.train, "--dev", args.dev,
            "--updates", str(args.updates), "--every", str(args.every), "--words", str(args.words),
            "--seed", str(args.seed), "--after", str(args.after)] + ([] if fix else ["--no-fix"])

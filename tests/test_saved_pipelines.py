@@ -47,9 +47,11 @@ def test_upgraded_saved_pipeline_predicts_as_before(factory, tmp_path):
     found = _predict(spacy.load(path), expected["texts"])
     assert sum(len(spans) for spans in found) > 0
     assert _spans(found) == _spans(expected["spans"])
-    # Same scores; only the last bits of a float32 may move with the number of BLAS threads
-    # (the fixtures were written with torch's default 2 threads; OMP_NUM_THREADS=1 moves them ~1e-7).
-    assert _scores(found) == pytest.approx(_scores(expected["spans"]), abs=1e-6, rel=0)
+    # Same scores up to float32 rounding: the fixtures were written with torch's default 2 threads
+    # (OMP_NUM_THREADS=1 moves them ~1e-7) and with oneDNN's kernel cache, which models/bridge.py now
+    # turns off; without it oneDNN picks other convolution kernels, and proposer_regressor's scores
+    # move by up to 2.6e-5 (its spans stay the same).
+    assert _scores(found) == pytest.approx(_scores(expected["spans"]), abs=1e-4, rel=0)
 
 
 def test_old_setting_is_refused_by_name():

@@ -19,9 +19,8 @@ before loading the weights (the torch module itself is never pickled). Weights
 saved from any device are mapped to the current one on load.
 """
 import os
-from contextlib import contextmanager
 from io import BytesIO
-from typing import Any, Callable, Iterator, List, Sequence, Tuple, cast
+from typing import Any, List, Sequence, Tuple, cast
 
 import srsly
 import torch
@@ -34,6 +33,24 @@ from ..spans import Segment
 # nlp.pipe(n_process=N) that inherits it deadlocks on its first forward pass.
 # Forked children therefore run torch on one thread each.
 os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
+
+# On the CPU torch runs some ops through oneDNN (GELU, 1D and 3D convolutions, layout
+# reorders), which compiles a kernel for each new tensor shape and caches up to 1,024 of
+# them. The heads' shapes change with every batch (candidate counts, segment lengths,
+# grids), so every training update added long-lived kernels, and evicted old ones, in
+# between its own large freed buffers: glibc's heap could not merge those, fragmented
+# and grew by MBs per update while the memory in use stayed flat (issue 17). Without the
+# cache each kernel is compiled per call and freed with it. Measured on one CPU thread, no
+# slower: a boundary_offset training update took 1.84 CPU s against 2.04 with the cache,
+# prediction ran at 1,840-1,990 words per CPU second against 1,660-1,870. Turning oneDNN
+# off while training (the first fix tried) also kept memory flat but cost 4% per update
+# for locate_label and 15-22% for boundary_offset (3D convolutions on torch's own kernels).
+# Without the cache oneDNN may pick other kernels: scores move in the fifth decimal at most.
+# oneDNN reads the setting when it builds its first kernel, so it must be set before the
+# first forward pass (importing a pipeline does); a value the user set wins. It holds for
+# the whole process, other torch models included.
+if "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ and "DNNL_PRIMITIVE_CACHE_CAPACITY" not in os.environ:
+    os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "0"
 
 Extras = Tuple[Any, ...]
 HeadInput = Tuple[List[Floats2d], List[Segment], Extras]
@@ -49,45 +66,25 @@ def wrap_head(head: torch.nn.Module, *, mixed_precision: bool) -> Model[HeadInpu
         serialize_model=serialize_head,
         deserialize_model=deserialize_head,
     )
-    wrapper.shims[0].__class__ = TrainingShim  # thinc's shim, minus two causes of memory growth (below)
+    wrapper.shims[0].__class__ = InPlaceUpdateShim  # thinc's shim, minus its leak per update (below)
     return wrapper
 
 
-class TrainingShim(PyTorchShim):
-    """thinc's ``PyTorchShim``, changed where training grew host memory with every update (issue 17).
+class InPlaceUpdateShim(PyTorchShim):
+    """thinc's ``PyTorchShim`` with an optimizer step that writes into the parameters in place.
 
-    * **No oneDNN while training.** On the CPU, torch runs some ops through
-      oneDNN (GELU, 3D and 1D convolutions, layout reorders), which compiles
-      a kernel for every new tensor shape and keeps up to 1,024 of them. The
-      heads' shapes change with every batch (candidate counts, segment
-      lengths, grids), so every update allocated new long-lived kernels, and
-      dropped old ones, in between its own large freed buffers: glibc's heap
-      could not merge those, fragmented and grew (0.8-5 MB per update) while
-      the memory in use stayed flat. The forward and backward passes of
-      ``begin_update`` run with oneDNN off, on torch's own kernels
-      (no change on a GPU); prediction is unchanged.
-    * **Parameters updated in place.** thinc's ``finish_update`` sets
-      ``param.data = xp2torch(new)``, where ``new`` is the numpy (or cupy) view
-      of the old tensor that the optimizer updated in place: every update adds
-      a link tensor -> DLPack capsule -> array -> old tensor per parameter,
-      never freed (about 0.5 KB per parameter and update: 13 parameters for
-      locate_label, 34 for boundary_offset, 181 for proposer_regressor), and
-      these small blocks pinned the heap too. Here a parameter keeps its
-      storage; the step is copied into it only when the optimizer returned
-      other memory.
-
-    ``bench/train_memory.py`` measures both.
+    thinc's ``finish_update`` sets ``param.data = xp2torch(new)``, where ``new``
+    is the numpy (or cupy) view of the old tensor that the optimizer updated in
+    place: every update adds a link tensor -> DLPack capsule -> array -> old
+    tensor per parameter, never freed (about 0.5 KB per parameter and update:
+    13 parameters for locate_label, 34 for boundary_offset, 181 for
+    proposer_regressor). The links are small, but they are allocated between
+    the update's large freed buffers and keep glibc's heap from merging them:
+    with oneDNN's kernel cache (see the top of this module) the second cause of
+    a detector's RSS growing by 0.8-5 MB per update (issue 17). Here a
+    parameter keeps its storage; the step is copied into it only when the
+    optimizer returned other memory.
     """
-
-    def begin_update(self, inputs: ArgsKwargs) -> Tuple[Any, Callable[[ArgsKwargs], ArgsKwargs]]:
-        with _without_onednn():
-            output, backprop = super().begin_update(inputs)
-
-        def backprop_without_onednn(grads: ArgsKwargs) -> ArgsKwargs:
-            with _without_onednn():
-                return backprop(grads)
-
-        return output, backprop_without_onednn
 
     def finish_update(self, optimizer: Optimizer) -> None:
         for name, param in self._model.named_parameters():
@@ -101,18 +98,6 @@ class TrainingShim(PyTorchShim):
                     param.data.copy_(stepped)
             param.grad.zero_()
         self._grad_scaler.update()
-
-
-@contextmanager
-def _without_onednn() -> Iterator[None]:
-    """torch's own CPU kernels instead of oneDNN's, then the setting as it was (what
-    ``torch.backends.mkldnn.flags(enabled=False)`` does, without touching its other flags)."""
-    enabled = torch._C._get_mkldnn_enabled()
-    torch._C._set_mkldnn_enabled(False)
-    try:
-        yield
-    finally:
-        torch._C._set_mkldnn_enabled(enabled)
 
 
 def get_torch_head(model: Model) -> torch.nn.Module:
