@@ -17,6 +17,18 @@ finished, and ``model-tuned``: ``model-best`` with the decision threshold that
 so an interrupted ``spacy project run all`` resumes at the first pipeline
 that has not finished (that one restarts from scratch: spaCy has no resume).
 
+The name ``ensemble`` (in ``--detectors`` only when asked for: it is not in the
+default list) is the ``nested_ensemble`` of the trained detectors. It has no
+config and is not trained: ``build-ensemble`` combines the detectors' trained
+pipelines (each one's ``model-tuned``, else ``model-best``) as setup (b) of
+``spacy_nested.pipeline.ensemble`` (sourced, each member keeping its own
+encoder), and ``tune-pipeline ensemble`` tunes its weights and threshold on
+dev (``tune-ensemble``); evaluate, benchmark, visualize and package then take
+it like the others::
+
+    python -m spacy_nested build-ensemble --encoder cpu --detectors "... ensemble" --output-root training/genia
+    python -m spacy_nested tune-pipeline ensemble corpus/genia/dev.spacy --encoder cpu --detectors "... ensemble"
+
 Before them, ``prepare-data`` (the ``data`` step of ``all``) decides where the
 data comes from and converts it:
 
@@ -35,17 +47,19 @@ import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import spacy
 import srsly
 import typer
 from spacy.cli._util import parse_config_overrides
+from spacy.language import Language
 from wasabi import msg
 
 from ._cli_util import app, fail
 from .cli import InputFormat, convert_corpus
 from .configs_gen import config_name
+from .ensemble_cli import tune_ensemble
 
 PIPELINES = ("locate_label", "boundary_offset", "proposer_regressor", "spancat", "span_finder")
 # cpu: spaCy's tok2vec trained from scratch; trf: a hub transformer (GPU); minilm: all-MiniLM-L6-v2 from
@@ -64,6 +78,15 @@ THRESHOLD_PIPES = {
     "spancat": "spancat",
     "span_finder": "spancat",
 }
+# The nested_ensemble of the trained detectors: a pipeline name for --detectors and the later steps, but
+# not in CONFIGS (it is built from the trained members by build-ensemble, never trained from a config).
+ENSEMBLE = "ensemble"
+# The detectors an ensemble can combine, each with the span key its component writes inside the ensemble.
+ENSEMBLE_MEMBERS: Dict[str, str] = {
+    "locate_label": "nested_ll",
+    "boundary_offset": "nested_bo",
+    "proposer_regressor": "nested_pr",
+}
 # Said before each training: spaCy's table prints this column without explaining it.
 TOK2VEC_LOSS_NOTE = (
     "LOSS TOK2VEC in the table below is not a loss: spaCy prints there the sum of the squared gradients "
@@ -73,7 +96,7 @@ TOK2VEC_LOSS_NOTE = (
 )
 
 # Options every per-pipeline command shares (typer reads each default marker anew per command).
-NAME = typer.Argument(..., help=f"One of {sorted(CONFIGS)}")
+NAME = typer.Argument(..., help=f"One of {sorted(CONFIGS)} or {ENSEMBLE} (not trained: built by build-ensemble)")
 ENCODER = typer.Option(
     "cpu", "--encoder", help="cpu (tok2vec configs), trf (transformer configs, GPU) or minilm (MiniLM on the CPU)"
 )
@@ -85,6 +108,11 @@ GPU_ID = typer.Option(-1, "--gpu-id")
 
 def config_path(name: str, encoder: str, config_dir: Path = Path("configs")) -> Path:
     """The config of pipeline `name` for `encoder` (one of ENCODERS)."""
+    if name == ENSEMBLE:
+        raise ValueError(
+            f"'{ENSEMBLE}' has no config and is not trained: it combines the trained detectors; build it with "
+            f"build-ensemble (the project's `ensemble` step) after training them"
+        )
     if name not in CONFIGS:
         raise ValueError(f"unknown pipeline '{name}'; choose one of {sorted(CONFIGS)}")
     if encoder not in ENCODERS:
@@ -97,9 +125,10 @@ def config_path(name: str, encoder: str, config_dir: Path = Path("configs")) -> 
 def selected(name: str, detectors: str) -> bool:
     """Whether `name` is in the space-separated list `detectors` (unknown names are an error)."""
     names = detectors.split()
-    unknown = sorted(set(names) - set(CONFIGS))
+    known = set(CONFIGS) | {ENSEMBLE}
+    unknown = sorted(set(names) - known)
     if unknown:
-        raise ValueError(f"unknown pipelines in detectors: {unknown}; choose from {sorted(CONFIGS)}")
+        raise ValueError(f"unknown pipelines in detectors: {unknown}; choose from {sorted(known)}")
     return name in names
 
 
@@ -114,13 +143,14 @@ def train_pipeline(
     """Train `name` into ``output_root/<encoder>/<name>`` unless a finished run is there."""
     from spacy.cli.train import train
 
+    config = config_path(name, encoder, config_dir)
     output = output_root / encoder / name
     if (output / TRAINED).exists():
         msg.info(f"{name}: reusing the finished training in {output}")
         return output
     msg.info(f"{name}: {TOK2VEC_LOSS_NOTE}")
     shutil.rmtree(output / TUNED, ignore_errors=True)  # tuned for a pipeline this training replaces
-    train(config_path(name, encoder, config_dir), output, use_gpu=gpu_id, overrides=overrides or {})
+    train(config, output, use_gpu=gpu_id, overrides=overrides or {})
     (output / TRAINED).write_text(srsly.json_dumps(overrides or {}) + "\n", encoding="utf8")
     return output
 
@@ -144,6 +174,19 @@ def train_pipeline_cli(
         fail(str(err))
 
 
+def trained_path(name: str, encoder: str, output_root: Path) -> Path:
+    """``output_root/<encoder>/<name>/model-tuned`` if tuned, else its ``model-best``.
+
+    RAISES (ValueError): when `name` has no model-best (not trained, or the ensemble not built).
+    """
+    model = output_root / encoder / name / "model-best"
+    if not model.exists():
+        how = "run the ensemble step (build-ensemble) first" if name == ENSEMBLE else f"run train-{name} first"
+        raise ValueError(f"{name}: no trained pipeline at {model}; {how}")
+    tuned = model.parent / TUNED
+    return tuned if tuned.exists() else model
+
+
 def _trained_model(name: str, detectors: str, encoder: str, output_root: Path, gpu_id: int = -1) -> Optional[Path]:
     """The model-tuned of `name` if tuned, else its model-best; None when `name` is not selected;
     exits when it was not trained.
@@ -154,15 +197,106 @@ def _trained_model(name: str, detectors: str, encoder: str, output_root: Path, g
         if not selected(name, detectors):
             msg.info(f"{name}: not in detectors, skipped")
             return None
+        model = trained_path(name, encoder, output_root)
     except ValueError as err:
         fail(str(err))
-    model = output_root / encoder / name / "model-best"
-    if not model.exists():
-        fail(f"{name}: no trained pipeline at {model}; run train-{name} first")
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    tuned = model.parent / TUNED
-    return tuned if tuned.exists() else model
+    return model
+
+
+def _listened_encoders(nlp: Language, pipe_name: str) -> List[str]:
+    """The pipes (a ``tok2vec``, a ``transformer``) that pipe `pipe_name` listens to."""
+    return [name for name, pipe in nlp.pipeline if getattr(pipe, "listener_map", {}).get(pipe_name)]
+
+
+def build_ensemble(
+    encoder: str,
+    output_root: Path,
+    members: Sequence[str] = tuple(ENSEMBLE_MEMBERS),
+    spans_key: str = "nested",
+) -> Path:
+    """Combine the trained `members` into one pipeline with a ``nested_ensemble`` writing `spans_key`.
+
+    Setup (b) of ``spacy_nested.pipeline.ensemble``: the first member's pipeline
+    (``model-tuned``, else ``model-best``: `trained_path`) is the base, its
+    detector's ``spans_key`` overridden at load to the member's key
+    (`ENSEMBLE_MEMBERS`); each other member's pipeline is loaded with its own key,
+    its detector made to own a copy of the encoder it listens to
+    (``replace_listeners``, whatever that encoder is called: ``tok2vec`` in the
+    cpu configs, ``transformer`` in the trf and minilm ones) and sourced. The
+    ensemble's members are checked (keys, labels) and the pipeline is saved to
+    ``output_root/<encoder>/ensemble/model-best`` with a ``TRAINED`` marker
+    naming the members' pipelines; a ``model-tuned`` of an earlier build is
+    removed (tune it again: ``tune-pipeline ensemble``). Returns model-best.
+
+    RAISES (ValueError): an unknown encoder or member, a repeated member, fewer
+        than two, members not trained (all of them named).
+    """
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder '{encoder}'; choose one of {ENCODERS}")
+    members = list(members)
+    unknown = [m for m in members if m not in ENSEMBLE_MEMBERS]
+    if unknown:
+        raise ValueError(f"unknown ensemble members {unknown}; an ensemble combines some of {list(ENSEMBLE_MEMBERS)}")
+    if len(members) < 2 or len(set(members)) != len(members):
+        raise ValueError(f"an ensemble needs at least two different members, got {members}")
+    paths: Dict[str, Path] = {}
+    missing: List[str] = []
+    for member in members:
+        try:
+            paths[member] = trained_path(member, encoder, output_root)
+        except ValueError as err:
+            missing.append(str(err))
+    if missing:
+        raise ValueError(
+            f"ensemble members not trained: {'; '.join(missing)} (train them, named in --detectors, before "
+            f"the ensemble step, or leave them out of --members)"
+        )
+    first, *others = members
+    pipe = THRESHOLD_PIPES[first]
+    nlp = spacy.load(paths[first], config={"components": {pipe: {"spans_key": ENSEMBLE_MEMBERS[first]}}})
+    for member in others:
+        pipe = THRESHOLD_PIPES[member]
+        other = spacy.load(paths[member], config={"components": {pipe: {"spans_key": ENSEMBLE_MEMBERS[member]}}})
+        for encoder_pipe in _listened_encoders(other, pipe):
+            other.replace_listeners(encoder_pipe, pipe, ["model.tok2vec"])
+        if _listened_encoders(other, pipe):
+            raise ValueError(f"{member}: {pipe} still listens to {_listened_encoders(other, pipe)} after replace_listeners")
+        nlp.add_pipe(pipe, source=other)
+    keys = [ENSEMBLE_MEMBERS[m] for m in members]
+    ensemble = nlp.add_pipe("nested_ensemble", config={"members": keys, "spans_key": spans_key})
+    ensemble.check_members(nlp)  # type: ignore[attr-defined]
+    output = output_root / encoder / ENSEMBLE
+    (output / TRAINED).unlink(missing_ok=True)
+    shutil.rmtree(output / TUNED, ignore_errors=True)  # tuned for an ensemble this build replaces
+    shutil.rmtree(output / "model-best", ignore_errors=True)
+    output.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(output / "model-best")
+    record = {"members": {m: str(paths[m]) for m in members}, "keys": keys, "spans_key": spans_key}
+    (output / TRAINED).write_text(srsly.json_dumps(record) + "\n", encoding="utf8")
+    return output / "model-best"
+
+
+@app.command("build-ensemble")
+def build_ensemble_cli(
+    encoder: str = ENCODER,
+    detectors: str = DETECTORS,
+    output_root: Path = OUTPUT_ROOT,
+    members: str = typer.Option(
+        " ".join(ENSEMBLE_MEMBERS), "--members", help=f"Space-separated detectors to combine (of {list(ENSEMBLE_MEMBERS)})"
+    ),
+    spans_key: str = typer.Option("nested", "--spans-key", help="The key the ensemble writes"),
+) -> None:
+    """Combine the trained detectors into ``<output-root>/<encoder>/ensemble/model-best`` (skipped unless in --detectors)."""
+    try:
+        if not selected(ENSEMBLE, detectors):
+            msg.info(f"{ENSEMBLE}: not in detectors, skipped")
+            return
+        model = build_ensemble(encoder, output_root, members.split(), spans_key)
+    except ValueError as err:
+        fail(str(err))
+    msg.good(f"{ENSEMBLE}: nested_ensemble of {members.split()} saved to {model}; tune it with tune-pipeline {ENSEMBLE}")
 
 
 def tune_threshold(model: Path, name: str, docbin: Path, spans_key: str = "nested", n_trials: int = 21) -> Dict[str, object]:
@@ -194,11 +328,28 @@ def tune_pipeline_cli(
     spans_key: str = typer.Option("nested", "--spans-key"),
     n_trials: int = typer.Option(21, "--n-trials", help="Thresholds tried, evenly from 0 to 1"),
 ) -> None:
-    """Tune the decision threshold of ``model-best`` on dev; write ``model-tuned`` beside it."""
+    """Tune the decision threshold of ``model-best`` on dev; write ``model-tuned`` beside it.
+
+    ``ensemble``: its member weights and threshold instead (``tune-ensemble``'s grid).
+    """
     model = _trained_model(name, detectors, encoder, output_root)
     if model is None:
         return
     model = model.parent / "model-best"  # tuned again from the trained pipeline, never from a tuned one
+    if name == ENSEMBLE:
+        try:
+            tuned = tune_ensemble(model, docbin, n_trials=n_trials, output=model.parent / TUNED, gold_key=spans_key)
+        except (ValueError, OSError) as err:
+            fail(str(err))
+        for member, s in tuned["members"].items():
+            msg.info(f"{ENSEMBLE}: member {member}: spans_{spans_key}_f {s['f']:.4f}")
+        best = tuned["best"]
+        weights = ", ".join(f"{w:.3f}" for w in best["weights"])
+        msg.good(
+            f"{ENSEMBLE}: weights [{weights}], threshold {best['threshold']:.2f} (configured: f "
+            f"{tuned['configured']['f']:.4f}), spans_{spans_key}_f {best['f']:.4f} on {docbin}; saved to {tuned['output']}"
+        )
+        return
     found = tune_threshold(model, name, docbin, spans_key, n_trials)
     msg.good(
         f"{name}: {found['pipe']} threshold {found['threshold']:.2f} (configured {found['configured']:.2f}), "

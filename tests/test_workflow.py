@@ -179,3 +179,202 @@ def test_every_pipeline_has_the_threshold_it_tunes(name):
 
     config = spacy.util.load_config(config_path(name, "cpu", REPO / "configs"))
     assert "threshold" in config["components"][THRESHOLD_PIPES[name]]
+
+
+# --- the ensemble step: build-ensemble, tune-pipeline ensemble, the later steps ------------------
+ENSEMBLE_DETECTORS = "locate_label boundary_offset proposer_regressor ensemble"
+# updates and learn rate per member: enough for each to predict spans on the fixture (boundary_offset is slower)
+MEMBER_TRAINING = {"locate_label": (12, 0.01), "boundary_offset": (20, 0.01), "proposer_regressor": (12, 0.01)}
+
+
+def _member_spans(doc, key):
+    group = doc.spans[key]
+    return {(s.start, s.end, s.label_): round(float(x), 5) for s, x in zip(group, group.attrs["scores"])}
+
+
+@pytest.fixture(scope="module")
+def members_root(tmp_path_factory):
+    """Tiny trained locate_label, boundary_offset and proposer_regressor pipelines (each with its own
+    tok2vec) where the workflow expects them, and a gold DocBin."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    from spacy_nested.workflow import THRESHOLD_PIPES
+
+    from .pipeline.nested_fixture import SENTENCES, build_nlp, make_doc, make_examples, train
+
+    root = tmp_path_factory.mktemp("ensemble")
+    for name, (n_iter, learn_rate) in MEMBER_TRAINING.items():
+        nlp = build_nlp(THRESHOLD_PIPES[name])
+        train(nlp, make_examples(nlp), n_iter, learn_rate=learn_rate)
+        model = root / "training" / "cpu" / name / "model-best"
+        model.parent.mkdir(parents=True)
+        nlp.to_disk(model)
+        (model.parent / TRAINED).write_text("{}\n")
+    vocab = spacy.blank("en").vocab
+    DocBin(docs=[make_doc(vocab, text, spans) for text, spans in SENTENCES]).to_disk(root / "dev.spacy")
+    return root
+
+
+def test_build_ensemble_sources_the_trained_members_and_merges_their_spans(members_root):
+    import spacy
+
+    from spacy_nested.workflow import ENSEMBLE_MEMBERS, THRESHOLD_PIPES
+
+    from .pipeline.nested_fixture import SENTENCES
+
+    training = members_root / "training"
+    args = ["build-ensemble", "--encoder", "cpu", "--detectors", ENSEMBLE_DETECTORS, "--output-root", str(training)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    model = training / "cpu" / "ensemble" / "model-best"
+    assert (model.parent / TRAINED).exists()
+    assert set(srsly.read_json(model.parent / TRAINED)["members"]) == set(ENSEMBLE_MEMBERS)
+    nlp = spacy.load(model)
+    assert nlp.pipe_names == ["tok2vec", "locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner", "nested_ensemble"]
+    assert nlp.get_pipe("nested_ensemble").members == ["nested_ll", "nested_bo", "nested_pr"]
+    texts = [text for text, _ in SENTENCES]
+    docs = list(nlp.pipe(texts))
+    for name, key in ENSEMBLE_MEMBERS.items():
+        # each member predicts, inside the ensemble, exactly what its own pipeline predicts (its own encoder)
+        alone = [_member_spans(doc, "nested") for doc in spacy.load(training / "cpu" / name / "model-best").pipe(texts)]
+        assert sum(map(len, alone)) > 0, name
+        assert [_member_spans(doc, key) for doc in docs] == alone, name
+        assert THRESHOLD_PIPES[name] in nlp.pipe_names
+    merged = [_member_spans(doc, "nested") for doc in docs]
+    assert sum(map(len, merged)) > 0
+    member_triples = [set().union(*(_member_spans(doc, key) for key in ENSEMBLE_MEMBERS.values())) for doc in docs]
+    assert all(set(m) <= t for m, t in zip(merged, member_triples))  # the ensemble only keeps member spans
+
+
+def test_tune_and_evaluate_the_ensemble_where_the_report_reads_it(members_root, tmp_path):
+    import spacy
+
+    from spacy_nested.report import evaluate
+
+    training, dev = members_root / "training", str(members_root / "dev.spacy")
+    common = ["--encoder", "cpu", "--detectors", ENSEMBLE_DETECTORS, "--output-root", str(training)]
+    assert CliRunner().invoke(app, ["build-ensemble", *common, "--members", "locate_label proposer_regressor"]).exit_code == 0
+    tuning = CliRunner().invoke(app, ["tune-pipeline", "ensemble", dev, *common, "--n-trials", "5"])
+    assert tuning.exit_code == 0, tuning.output
+    tuned = training / "cpu" / "ensemble" / TUNED
+    ensemble = spacy.load(tuned).get_pipe("nested_ensemble")
+    assert ensemble.members == ["nested_ll", "nested_pr"] and ensemble.threshold in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert "saved to" in tuning.output and "member nested_pr" in tuning.output
+    metrics = tmp_path / "metrics"
+    result = CliRunner().invoke(app, ["evaluate-pipeline", "ensemble", dev, *common, "--metrics-root", str(metrics)])
+    assert result.exit_code == 0, result.output
+    written = srsly.read_json(metrics / "cpu" / "ensemble.json")
+    assert written["n_docs"] == 8 and written["overall"]["n_pred"] > 0
+    # scored with model-tuned, picked over model-best, whose untuned setting scores lower on this dev set
+    best_f = float(re.search(r"spans_nested_f (\d\.\d{4}) on", " ".join(tuning.output.split())).group(1))
+    assert written["overall"]["f"] == pytest.approx(best_f, abs=1e-4)
+    assert evaluate(tuned.parent / "model-best", dev)["overall"]["f"] < written["overall"]["f"]
+    args = ["visualize-pipeline", "ensemble", dev, *common, "--reports-root", str(tmp_path / "reports"), "--n-docs", "2"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert "doc 1: predicted" in (tmp_path / "reports" / "cpu" / "ensemble.html").read_text(encoding="utf8")
+    # a new build drops the tuned ensemble of the members it replaces
+    assert CliRunner().invoke(app, ["build-ensemble", *common]).exit_code == 0
+    assert not tuned.exists()
+
+
+def test_an_ensemble_member_that_was_not_trained_is_a_clear_error(members_root, tmp_path):
+    import shutil
+
+    shutil.copytree(members_root / "training" / "cpu" / "locate_label", tmp_path / "cpu" / "locate_label")
+    args = ["build-ensemble", "--detectors", ENSEMBLE_DETECTORS, "--output-root", str(tmp_path)]
+    result = CliRunner().invoke(app, args + ["--members", "locate_label proposer_regressor"])
+    assert result.exit_code == 1
+    err = " ".join(result.stderr.split())
+    assert "ensemble members not trained: proposer_regressor: no trained pipeline at " in err
+    assert "run train-proposer_regressor first" in err and "locate_label:" not in err
+    assert not (tmp_path / "cpu" / "ensemble").exists()
+    result = CliRunner().invoke(app, args + ["--members", "locate_label spancat"])
+    assert result.exit_code == 1 and "unknown ensemble members ['spancat']" in result.stderr
+    result = CliRunner().invoke(app, args + ["--members", "locate_label"])
+    assert result.exit_code == 1 and "at least two different members" in result.stderr
+    result = CliRunner().invoke(app, ["evaluate-pipeline", "ensemble", str(members_root / "dev.spacy"), *args[1:]])
+    assert result.exit_code == 1 and "run the ensemble step (build-ensemble) first" in result.stderr
+
+
+def test_the_ensemble_is_skipped_unless_in_detectors_and_is_never_trained(tmp_path):
+    from spacy_nested.workflow import ENSEMBLE
+
+    assert ENSEMBLE not in CONFIGS and selected(ENSEMBLE, "locate_label ensemble")
+    result = CliRunner().invoke(app, ["build-ensemble", "--output-root", str(tmp_path)])  # the default detectors
+    assert result.exit_code == 0 and "ensemble: not in detectors, skipped" in result.output
+    result = CliRunner().invoke(app, ["tune-pipeline", "ensemble", __file__, "--output-root", str(tmp_path)])
+    assert result.exit_code == 0 and "skipped" in result.output
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="'ensemble' has no config and is not trained"):
+        config_path(ENSEMBLE, "cpu")
+    result = CliRunner().invoke(app, ["train-pipeline", "ensemble", "--detectors", "ensemble", "--output-root", str(tmp_path)])
+    assert result.exit_code == 1 and "build it with build-ensemble" in result.stderr
+
+
+def _transformer_member(factory: str, bert_dir: str, seed: int):
+    """A detector listening to its own tiny BERT ("transformer", as the trf and minilm configs), updated
+    10 times: both detectors then predict spans, and the two members' transformers differ."""
+    import spacy
+    from spacy.training import Example
+    from thinc.api import Adam
+
+    from .pipeline.nested_fixture import HEAD_SIZES
+    from .tiny_bert import make_nested_docs, train_step
+
+    nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_nested.WhitespaceTokenizer.v1"}}})
+    nlp.add_pipe(
+        "transformer",
+        config={
+            "model": {
+                "@architectures": "spacy-transformers.TransformerModel.v3",
+                "name": bert_dir,
+                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 16, "stride": 12},
+                "tokenizer_config": {"use_fast": True},
+                "transformer_config": {},
+                "mixed_precision": False,
+                "grad_scaler_config": {},
+            }
+        },
+    )
+    listener = {
+        "@architectures": "spacy-transformers.TransformerListener.v1",
+        "grad_factor": 1.0,
+        "upstream": "*",
+        "pooling": {"@layers": "reduce_mean.v1"},
+    }
+    from spacy.language import Language
+
+    model = {**Language.get_factory_meta(factory).default_config["model"], **HEAD_SIZES[factory], "tok2vec": listener}
+    nlp.add_pipe(factory, config={"model": model, "threshold": 0.0})
+    spacy.util.fix_random_seed(seed)
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in make_nested_docs(nlp.vocab)]
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(learn_rate=0.01)
+    for _ in range(10):
+        train_step(nlp, examples, optimizer)
+    return nlp
+
+
+def test_build_ensemble_replaces_the_transformer_listeners_of_trf_members(tmp_path):
+    import spacy
+
+    from spacy_nested.workflow import THRESHOLD_PIPES, build_ensemble
+
+    from .tiny_bert import NESTED_SENTENCES, make_tiny_bert
+
+    bert_dir = make_tiny_bert(tmp_path / "tiny_bert")
+    members = ("locate_label", "proposer_regressor")
+    for seed, name in enumerate(members):
+        (tmp_path / "trf" / name).mkdir(parents=True)
+        _transformer_member(THRESHOLD_PIPES[name], bert_dir, seed).to_disk(tmp_path / "trf" / name / "model-best")
+    model = build_ensemble("trf", tmp_path, members)
+    nlp = spacy.load(model)
+    assert nlp.pipe_names == ["transformer", "locate_label_ner", "proposer_regressor_ner", "nested_ensemble"]
+    texts = [" ".join(words) for words, _ in NESTED_SENTENCES]
+    docs = list(nlp.pipe(texts))
+    for name, key in (("locate_label", "nested_ll"), ("proposer_regressor", "nested_pr")):
+        alone = [_member_spans(doc, "nested") for doc in spacy.load(tmp_path / "trf" / name / "model-best").pipe(texts)]
+        assert sum(map(len, alone)) > 0, name
+        assert [_member_spans(doc, key) for doc in docs] == alone, name
+    assert sum(len(doc.spans["nested"]) for doc in docs) > 0
