@@ -320,29 +320,11 @@ def _transformer_member(factory: str, bert_dir: str, seed: int):
     from thinc.api import Adam
 
     from .pipeline.nested_fixture import HEAD_SIZES
-    from .tiny_bert import make_nested_docs, train_step
+    from .tiny_bert import add_tiny_transformer, make_nested_docs, train_step, transformer_listener
 
     nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_nested.WhitespaceTokenizer.v1"}}})
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": bert_dir,
-                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 16, "stride": 12},
-                "tokenizer_config": {"use_fast": True},
-                "transformer_config": {},
-                "mixed_precision": False,
-                "grad_scaler_config": {},
-            }
-        },
-    )
-    listener = {
-        "@architectures": "spacy-transformers.TransformerListener.v1",
-        "grad_factor": 1.0,
-        "upstream": "*",
-        "pooling": {"@layers": "reduce_mean.v1"},
-    }
+    add_tiny_transformer(nlp, bert_dir, window=16, stride=12)
+    listener = transformer_listener()
     from spacy.language import Language
 
     model = {**Language.get_factory_meta(factory).default_config["model"], **HEAD_SIZES[factory], "tok2vec": listener}

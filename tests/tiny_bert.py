@@ -150,3 +150,31 @@ def train_step(nlp, examples, optimizer, *, drop: float = 0.0, exclude=(), annot
         ):
             proc.finish_update(optimizer)
     return losses
+
+
+def add_tiny_transformer(nlp, bert_dir: str, *, window: int, stride: int) -> None:
+    """A "transformer" pipe over the tiny BERT at `bert_dir`, in strided windows of word pieces."""
+    nlp.add_pipe(
+        "transformer",
+        config={
+            "model": {
+                "@architectures": "spacy-transformers.TransformerModel.v3",
+                "name": bert_dir,
+                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": window, "stride": stride},
+                "tokenizer_config": {"use_fast": True},
+                "transformer_config": {},
+                "mixed_precision": False,
+                "grad_scaler_config": {},
+            }
+        },
+    )
+
+
+def transformer_listener(pooling: str = "reduce_mean.v1") -> dict:
+    """A detector's ``model.tok2vec``: a listener to the pipeline's "transformer"."""
+    return {
+        "@architectures": "spacy-transformers.TransformerListener.v1",
+        "grad_factor": 1.0,
+        "upstream": "*",
+        "pooling": {"@layers": pooling},
+    }

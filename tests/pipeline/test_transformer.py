@@ -13,11 +13,13 @@ import torch
 from tests.tiny_bert import (
     NESTED_LABELS,
     NESTED_SENTENCES,
+    add_tiny_transformer,
     long_tokens,
     make_nested_docs,
     make_tiny_bert,
     set_offline,
     train_step,
+    transformer_listener,
 )
 
 set_offline()
@@ -39,20 +41,7 @@ def tiny_bert_dir(tmp_path_factory) -> str:
 
 def build_nlp(bert_dir: str, pooling: str = "reduce_mean.v1", lstm_hidden: int = 0):
     nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_nested.WhitespaceTokenizer.v1"}}})
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": bert_dir,
-                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": WINDOW, "stride": STRIDE},
-                "tokenizer_config": {"use_fast": True},
-                "transformer_config": {},
-                "mixed_precision": False,
-                "grad_scaler_config": {},
-            }
-        },
-    )
+    add_tiny_transformer(nlp, bert_dir, window=WINDOW, stride=STRIDE)
     nlp.add_pipe(
         "locate_label_ner",
         config={
@@ -61,12 +50,7 @@ def build_nlp(bert_dir: str, pooling: str = "reduce_mean.v1", lstm_hidden: int =
                 "hidden_width": 32,
                 "lstm_hidden": lstm_hidden,
                 "dropout": 0.0,
-                "tok2vec": {
-                    "@architectures": "spacy-transformers.TransformerListener.v1",
-                    "grad_factor": 1.0,
-                    "upstream": "*",
-                    "pooling": {"@layers": pooling},
-                },
+                "tok2vec": transformer_listener(pooling),
             },
             "threshold": 0.0,
         },
