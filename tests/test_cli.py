@@ -71,6 +71,9 @@ def test_python_m_spacy_nested_has_every_command():
         "write-configs",
         "annotate",
         "prepare-data",
+        "tune-pipeline",
+        "build-ensemble",
+        "tune-ensemble",
     }
     assert not app.registered_groups
     result = runner.invoke(app, ["--help"])
