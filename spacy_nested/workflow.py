@@ -69,7 +69,7 @@ CONFIGS: Dict[str, Dict[str, str]] = {p: {e: config_name(p, e) for e in ENCODERS
 TRAINED = "TRAINED"
 TUNED = "model-tuned"
 # The component whose `threshold` decides which spans a pipeline writes; tune-pipeline sets it on dev for
-# all five the same way (spaCy's find-threshold). span_finder + spancat: spancat's (span_finder's own
+# all five the same way (spaCy's find-threshold table, from one prediction: thresholds.py). span_finder + spancat: spancat's (span_finder's own
 # threshold only proposes candidates).
 THRESHOLD_PIPES = {
     "locate_label": "locate_label_ner",
@@ -302,20 +302,20 @@ def build_ensemble_cli(
 def tune_threshold(model: Path, name: str, docbin: Path, spans_key: str = "nested", n_trials: int = 21) -> Dict[str, object]:
     """Find the threshold of pipeline `name`'s deciding component (`THRESHOLD_PIPES`) that gives
     the best ``spans_<key>_f`` on `docbin` (spaCy's find-threshold: `n_trials` values evenly from 0
-    to 1), and save `model` with it next to it as ``model-tuned``. Returns what it found."""
-    from spacy.cli.find_threshold import find_threshold
+    to 1, the first best wins; computed from one prediction by `thresholds.sweep_threshold`), and
+    save `model` with it next to it as ``model-tuned``. Returns what it found."""
+    from .thresholds import dev_examples, sweep_threshold, thresholds_for
 
     pipe_name = THRESHOLD_PIPES[name]
-    threshold, score, scores = find_threshold(
-        str(model), docbin, pipe_name, "threshold", f"spans_{spans_key}_f", n_trials=n_trials, silent=True
-    )
     nlp = spacy.load(model)
+    scores = sweep_threshold(nlp, pipe_name, dev_examples(nlp, docbin), thresholds_for(n_trials), f"spans_{spans_key}_f")
+    threshold = max(scores, key=lambda t: scores[t])
     configured = float(nlp.get_pipe_config(pipe_name)["threshold"])
     # as find-threshold does: the config (what a detector re-applies on loading) and cfg (spancat's own)
     nlp._pipe_configs[pipe_name]["threshold"] = threshold
     nlp.get_pipe(pipe_name).cfg["threshold"] = threshold  # type: ignore[attr-defined]
     nlp.to_disk(model.parent / TUNED)
-    return {"pipe": pipe_name, "configured": configured, "threshold": threshold, "score": score, "scores": scores}
+    return {"pipe": pipe_name, "configured": configured, "threshold": threshold, "score": scores[threshold], "scores": scores}
 
 
 @app.command("tune-pipeline")

@@ -257,6 +257,32 @@ class NestedSpanDetector(TrainablePipe):
         found = predict_segments(self.model, docs, segments, extras=self.predict_extras, decode=self.decode)
         return _collect_by_doc(found, segments, len(docs))
 
+    def predict_thresholds(self, docs: Iterable[Doc], thresholds: Sequence[float]) -> List[List[ScoredSpans]]:
+        """``predict`` at each of ``thresholds`` (one list per threshold), running the model once.
+
+        The decoders read ``self.threshold`` at every call, so only decoding is repeated; this is
+        what makes threshold tuning (``spacy_nested.thresholds``) cost one prediction.
+        """
+        docs = list(docs)
+        segments = self.segments(docs)
+        stored: List[Tuple[Sequence[numpy.ndarray], Extras, Sequence[Segment]]] = []
+
+        def store(outputs: Sequence[numpy.ndarray], extras: Extras, chunk: Sequence[Segment]) -> List[ScoredSpans]:
+            stored.append((outputs, extras, chunk))
+            return []
+
+        predict_segments(self.model, docs, segments, extras=self.predict_extras, decode=store)
+        configured = self.cfg["threshold"]
+        results = []
+        try:
+            for threshold in thresholds:
+                self.cfg["threshold"] = float(threshold)
+                found = [spans for outputs, extras, chunk in stored for spans in self.decode(outputs, extras, chunk)]
+                results.append(_collect_by_doc(found, segments, len(docs)))
+        finally:
+            self.cfg["threshold"] = configured
+        return results
+
     def set_annotations(self, docs: Iterable[Doc], predictions: List[ScoredSpans]) -> None:
         for doc, found in zip(docs, predictions):
             spans = [Span(doc, start, end, label=self.labels[label]) for start, end, label in found.spans.tolist()]
