@@ -215,6 +215,11 @@ def tune_ensemble_cli(
         found = tune_ensemble(model, docbin, rule=rule, n_trials=n_trials, output=output, pipe_name=pipe_name, gold_key=gold_key)
     except (ValueError, OSError) as err:
         fail(str(err))
+    print_tuned(found)
+
+
+def print_tuned(found: Dict[str, Any]) -> None:
+    """What ``tune_ensemble`` found: each member's scores, the best setting, where it was saved."""
     for member, s in found["members"].items():
         msg.info(f"member {member}: P {100 * s['p']:.2f} R {100 * s['r']:.2f} F {100 * s['f']:.2f}")
     best = found["best"]

@@ -59,7 +59,7 @@ from wasabi import msg
 from ._cli_util import app, fail
 from .cli import InputFormat, convert_corpus
 from .configs_gen import config_name
-from .ensemble_cli import tune_ensemble
+from .ensemble_cli import print_tuned, tune_ensemble
 
 PIPELINES = ("locate_label", "boundary_offset", "proposer_regressor", "spancat", "span_finder")
 # cpu: spaCy's tok2vec trained from scratch; trf: a hub transformer (GPU); minilm: all-MiniLM-L6-v2 from
@@ -69,8 +69,8 @@ CONFIGS: Dict[str, Dict[str, str]] = {p: {e: config_name(p, e) for e in ENCODERS
 TRAINED = "TRAINED"
 TUNED = "model-tuned"
 # The component whose `threshold` decides which spans a pipeline writes; tune-pipeline sets it on dev for
-# all five the same way (spaCy's find-threshold table, from one prediction: thresholds.py). span_finder + spancat: spancat's (span_finder's own
-# threshold only proposes candidates).
+# all five the same way (spaCy's find-threshold table, from one prediction: thresholds.py).
+# span_finder + spancat: spancat's (span_finder's own threshold only proposes candidates).
 THRESHOLD_PIPES = {
     "locate_label": "locate_label_ner",
     "boundary_offset": "boundary_offset_ner",
@@ -341,14 +341,7 @@ def tune_pipeline_cli(
             tuned = tune_ensemble(model, docbin, n_trials=n_trials, output=model.parent / TUNED, gold_key=spans_key)
         except (ValueError, OSError) as err:
             fail(str(err))
-        for member, s in tuned["members"].items():
-            msg.info(f"{ENSEMBLE}: member {member}: spans_{spans_key}_f {s['f']:.4f}")
-        best = tuned["best"]
-        weights = ", ".join(f"{w:.3f}" for w in best["weights"])
-        msg.good(
-            f"{ENSEMBLE}: weights [{weights}], threshold {best['threshold']:.2f} (configured: f "
-            f"{tuned['configured']['f']:.4f}), spans_{spans_key}_f {best['f']:.4f} on {docbin}; saved to {tuned['output']}"
-        )
+        print_tuned(tuned)
         return
     found = tune_threshold(model, name, docbin, spans_key, n_trials)
     msg.good(

@@ -2,11 +2,10 @@
 import pytest
 import spacy
 from spacy.cli.find_threshold import find_threshold
-from spacy.tokens import DocBin
 
 from spacy_nested.thresholds import dev_examples, sweep_threshold, thresholds_for
 
-from .pipeline.nested_fixture import build_nlp, make_examples, train
+from .pipeline.nested_fixture import save_trained
 
 PIPES = ["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner", "spancat"]
 # updates after which each one's table over 6 thresholds has at least 3 values (measured)
@@ -18,13 +17,8 @@ SPANCAT = {"spans_key": "nested", "suggester": {"@misc": "spacy.ngram_suggester.
 def saved(request, tmp_path_factory):
     """A trained pipeline on disk with its training sentences as a gold DocBin beside it."""
     name = request.param
-    nlp = build_nlp(name, SPANCAT if name == "spancat" else None)
-    examples = make_examples(nlp)
-    train(nlp, examples, PART_TRAINED[name])
-    path = tmp_path_factory.mktemp(name)
-    nlp.to_disk(path / "model")
-    DocBin(docs=[eg.reference for eg in examples]).to_disk(path / "dev.spacy")
-    return name, path
+    config = SPANCAT if name == "spancat" else None
+    return name, save_trained(name, PART_TRAINED[name], tmp_path_factory.mktemp(name), config)
 
 
 def test_one_prediction_gives_find_thresholds_table(saved):

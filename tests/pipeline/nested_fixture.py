@@ -1,9 +1,10 @@
 """A small nested-NER fixture and pipeline builders shared by the pipe tests."""
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
 # The factories register when their modules are imported (spaCy would import them through the
@@ -92,3 +93,14 @@ def train(
         out = nlp.update(examples, sgd=optimizer, drop=0.0)
         losses.append(sum(v for k, v in out.items() if k != "tok2vec"))
     return losses
+
+
+def save_trained(factory: str, n_iter: int, path: Path, config: Optional[dict] = None) -> Path:
+    """Train ``build_nlp(factory, config)`` on the fixture for ``n_iter`` updates and save it to
+    ``path/model``, with the fixture's gold docs as ``path/dev.spacy``; returns ``path``."""
+    nlp = build_nlp(factory, config)
+    examples = make_examples(nlp)
+    train(nlp, examples, n_iter)
+    nlp.to_disk(path / "model")
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(path / "dev.spacy")
+    return path

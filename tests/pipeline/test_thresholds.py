@@ -8,9 +8,8 @@ import numpy
 import pytest
 import spacy
 from spacy.cli.find_threshold import find_threshold
-from spacy.tokens import DocBin
 
-from .nested_fixture import SENTENCES, build_nlp, make_examples, train
+from .nested_fixture import SENTENCES, save_trained
 from .test_common import N_ITER, _spans
 
 DETECTORS = ["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner"]
@@ -21,13 +20,7 @@ TEXTS = [text for text, _ in SENTENCES]
 def saved(request, tmp_path_factory):
     """A trained pipeline on disk with the fixture sentences as a gold DocBin beside it."""
     name = request.param
-    nlp = build_nlp(name)
-    examples = make_examples(nlp)
-    train(nlp, examples, N_ITER[name])
-    path = tmp_path_factory.mktemp(name)
-    nlp.to_disk(path / "model")
-    DocBin(docs=[eg.reference for eg in examples]).to_disk(path / "dev.spacy")
-    return name, path
+    return name, save_trained(name, N_ITER[name], tmp_path_factory.mktemp(name))
 
 
 def _all_scores(nlp):
