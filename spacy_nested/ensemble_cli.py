@@ -38,7 +38,7 @@ from wasabi import msg
 from ._cli_util import app, fail
 from .codecs.ensemble import RULES, Candidates, Weights, candidates, check_config, combine
 from .pipeline.ensemble import NestedEnsemble
-from .scoring import counts_per_doc
+from .scoring import counts_per_doc, prf
 from .tokenizer import retokenized_as
 
 WEIGHT_CHOICES = (0.5, 1.0, 2.0)
@@ -71,9 +71,7 @@ def find_ensemble(nlp: Language, pipe_name: Optional[str] = None) -> str:
 
 
 def _f1(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
+    return prf(tp, n_pred, tp, n_gold)
 
 
 def collect(

@@ -44,7 +44,7 @@ def length_bucket(n_tokens: int) -> str:
     return "5-9" if n_tokens < 10 else ">=10"
 
 
-def _prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> Dict[str, float]:
+def prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> Dict[str, float]:
     """P from the correct predictions, R from the found gold spans (equal counts unless
     a group depends on the rest of the set, as nesting depth does)."""
     p = tp_pred / n_pred if n_pred else 0.0
@@ -112,7 +112,7 @@ def _score_by(
                     count = counts.setdefault(bucket, [0, 0, 0, 0])
                     count[column + 1] += 1
                     count[column] += triple in other
-    return {bucket: _prf(*count) for bucket, count in counts.items()}
+    return {bucket: prf(*count) for bucket, count in counts.items()}
 
 
 def counts_per_doc(pairs: Iterable[Any], spans_key: str = "nested") -> Dict[str, List[int]]:
