@@ -5,11 +5,13 @@ Each one is ``chain(tok2vec, torch head)`` built by ``detector.build_span_detect
 behind a shared ``tok2vec``, a ``spacy-transformers.TransformerListener.v1``
 behind a shared ``transformer``, or an inline ``spacy.Tok2Vec.v2``.
 
-An architecture's arguments are the encoder, ``mixed_precision`` and the head's own
-settings, which are read off the head's ``__init__`` (``head_architecture``): each head
-setting is written once as a parameter, with its type, and its default once, in the
-factory's default config. The head settings the component needs (to build targets and
-decode) are copied to ``model.attrs``.
+An architecture's arguments are the encoder, ``mixed_precision``, ``learn_rate_scale``
+(the head's learning rate as a multiple of the optimizer's, which the encoder gets: BOPN's
+authors train BERT at 5e-6 and everything else at 1e-3) and the head's own settings, which
+are read off the head's ``__init__`` (``head_architecture``): each head setting is written
+once as a parameter, with its type, and its default once, in the factory's default config.
+The head settings the component needs (to build targets and decode) are copied to
+``model.attrs``.
 """
 import inspect
 from typing import Any, Callable, List, Sequence
@@ -31,22 +33,27 @@ HEAD_SIZES = ("n_inputs", "n_labels")  # set at initialization, not settings
 def head_architecture(
     head_class: Callable[..., torch.nn.Module], name: str, *, attrs: Sequence[str], doc: str
 ) -> Callable[..., Model]:
-    """An architecture ``name(tok2vec, *, <the head's settings>, mixed_precision)``."""
+    """An architecture ``name(tok2vec, *, <the head's settings>, mixed_precision, learn_rate_scale)``."""
     settings = [
         p
         for p in inspect.signature(head_class).parameters.values()
         if p.kind == inspect.Parameter.KEYWORD_ONLY and p.name not in HEAD_SIZES
     ]
 
-    def build(tok2vec: Model[List[Doc], List[Floats2d]], *, mixed_precision: bool, **head_settings: Any) -> Model:
+    def build(
+        tok2vec: Model[List[Doc], List[Floats2d]], *, mixed_precision: bool, learn_rate_scale: float, **head_settings: Any
+    ) -> Model:
         head = head_class(**head_settings)
         model_attrs = {key: head_settings[key] for key in attrs}
-        return build_span_detector(tok2vec, head, attrs=model_attrs, mixed_precision=mixed_precision)
+        return build_span_detector(
+            tok2vec, head, attrs=model_attrs, mixed_precision=mixed_precision, learn_rate_scale=learn_rate_scale
+        )
 
     params = [
         inspect.Parameter("tok2vec", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Model[List[Doc], List[Floats2d]]),
         *settings,
         inspect.Parameter("mixed_precision", inspect.Parameter.KEYWORD_ONLY, annotation=bool),
+        inspect.Parameter("learn_rate_scale", inspect.Parameter.KEYWORD_ONLY, annotation=float),
     ]
     return with_signature(build, params, Model, name=name, doc=doc)
 

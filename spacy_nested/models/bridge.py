@@ -56,8 +56,13 @@ Extras = Tuple[Any, ...]
 HeadInput = Tuple[List[Floats2d], List[Segment], Extras]
 
 
-def wrap_head(head: torch.nn.Module, *, mixed_precision: bool) -> Model[HeadInput, Tuple[Any, ...]]:
-    """The torch head as a thinc layer over padded segments."""
+def wrap_head(
+    head: torch.nn.Module, *, mixed_precision: bool, learn_rate_scale: float = 1.0
+) -> Model[HeadInput, Tuple[Any, ...]]:
+    """The torch head as a thinc layer over padded segments, stepped at ``learn_rate_scale``
+    times the optimizer's learning rate (thinc's ``lr_scale``)."""
+    if not learn_rate_scale > 0:
+        raise ValueError(f"learn_rate_scale must be > 0, got {learn_rate_scale}")
     wrapper = PyTorchWrapper_v3(
         head,
         convert_inputs=convert_segment_inputs,
@@ -67,6 +72,7 @@ def wrap_head(head: torch.nn.Module, *, mixed_precision: bool) -> Model[HeadInpu
         deserialize_model=deserialize_head,
     )
     wrapper.shims[0].__class__ = InPlaceUpdateShim  # thinc's shim, minus its leak per update (below)
+    cast(InPlaceUpdateShim, wrapper.shims[0]).learn_rate_scale = float(learn_rate_scale)
     return wrapper
 
 
@@ -86,13 +92,15 @@ class InPlaceUpdateShim(PyTorchShim):
     optimizer returned other memory.
     """
 
+    learn_rate_scale = 1.0  # set by wrap_head
+
     def finish_update(self, optimizer: Optimizer) -> None:
         for name, param in self._model.named_parameters():
             if param.grad is None:
                 continue
             if not self._grad_scaler.found_inf:  # as thinc: no step when a gradient overflowed
                 weights, grad = cast(FloatsXd, torch2xp(param.data)), cast(FloatsXd, torch2xp(param.grad))
-                new, _ = optimizer((self.id, name), weights, grad)
+                new, _ = optimizer((self.id, name), weights, grad, lr_scale=self.learn_rate_scale)
                 stepped = xp2torch(new, device=param.device)
                 if stepped.data_ptr() != param.data_ptr():
                     param.data.copy_(stepped)

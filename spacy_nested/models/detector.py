@@ -44,9 +44,11 @@ def build_span_detector(
     *,
     attrs: Dict[str, Any],
     mixed_precision: bool,
+    learn_rate_scale: float = 1.0,
 ) -> Model[DetectorInput, Tuple[Any, ...]]:
-    """chain(tok2vec, torch head) with segment padding between them."""
-    wrapper = wrap_head(head, mixed_precision=mixed_precision)
+    """chain(tok2vec, torch head) with segment padding between them; the head's parameters step
+    at ``learn_rate_scale`` times the optimizer's learning rate."""
+    wrapper = wrap_head(head, mixed_precision=mixed_precision, learn_rate_scale=learn_rate_scale)
     return Model(
         "span_detector",
         forward,

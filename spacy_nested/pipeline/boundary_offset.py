@@ -54,6 +54,8 @@ conv_dropout = 0.2
 # padded cells of one length group (speed and memory only; results do not depend on it)
 max_cells = 20000
 mixed_precision = false
+# the head's learning rate over the optimizer's (the encoder's)
+learn_rate_scale = 1.0
 
 [loss]
 @misc = "spacy_nested.boundary_offset_loss.v1"

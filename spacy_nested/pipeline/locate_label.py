@@ -37,6 +37,8 @@ use_regressor = true
 # the filter's keep probability at inference (paper: 1/6)
 filter_threshold = 0.1667
 mixed_precision = false
+# the head's learning rate over the optimizer's (the encoder's)
+learn_rate_scale = 1.0
 
 [segmenter]
 @misc = "spacy_nested.segments.v1"

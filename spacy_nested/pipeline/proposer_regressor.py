@@ -63,6 +63,8 @@ logits_iteration = true
 dropout = 0.1
 max_width = 16
 mixed_precision = false
+# the head's learning rate over the optimizer's (the encoder's)
+learn_rate_scale = 1.0
 
 [loss]
 @misc = "spacy_nested.proposer_regressor_loss.v1"

@@ -10,7 +10,7 @@ DEFAULT_CONFIGS = {
     "boundary_offset": boundary_offset.DEFAULT_CONFIG,
     "proposer_regressor": proposer_regressor.DEFAULT_CONFIG,
 }
-NOT_HEAD = ("tok2vec", "mixed_precision")  # the architecture's own arguments
+NOT_HEAD = ("tok2vec", "mixed_precision", "learn_rate_scale")  # the architecture's own arguments
 
 
 def head_args(detector: str, **changes: Any) -> Dict[str, Any]:

@@ -56,3 +56,33 @@ def test_head_serialization_restores_sizes_and_weights():
     assert fresh.dims() == {"n_inputs": 5, "n_labels": 3}
     for (k, v), (k2, v2) in zip(head.state_dict().items(), fresh.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
+
+
+def _step_sizes(learn_rate_scale: float) -> numpy.ndarray:
+    """How far one Adam step at learn rate 0.001 moves each head parameter."""
+    from thinc.api import Adam
+
+    from spacy_nested.models.bridge import wrap_head
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(4, 3)
+    wrapper = wrap_head(head, mixed_precision=False, learn_rate_scale=learn_rate_scale)
+    before = [p.detach().clone() for p in head.parameters()]
+    head(torch.ones(2, 4)).sum().backward()
+    wrapper.finish_update(Adam(0.001))
+    return numpy.concatenate([(p.detach() - b).abs().flatten().numpy() for p, b in zip(head.parameters(), before)])
+
+
+def test_the_head_steps_at_its_learn_rate_scale():
+    base, scaled = _step_sizes(1.0), _step_sizes(20.0)
+    assert base.min() > 0
+    numpy.testing.assert_allclose(scaled, 20 * base, rtol=1e-3)
+
+
+def test_a_learn_rate_scale_not_above_zero_is_refused():
+    import pytest
+
+    from spacy_nested.models.bridge import wrap_head
+
+    with pytest.raises(ValueError, match="learn_rate_scale must be > 0"):
+        wrap_head(torch.nn.Linear(2, 2), mixed_precision=False, learn_rate_scale=0.0)
