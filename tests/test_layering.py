@@ -22,7 +22,7 @@ from spacy_nested import registrations
 from spacy_nested.models.bridge import get_torch_head
 
 DETECTORS = ["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner"]
-NOT_HEAD = ("@architectures", "tok2vec", "mixed_precision")
+NOT_HEAD = ("@architectures", "tok2vec", "mixed_precision", "learn_rate_scale")
 
 
 def _modules(package):
@@ -47,6 +47,7 @@ def test_factory_defaults_reach_the_torch_head(factory):
     for key, value in settings.items():
         got = getattr(head, key)
         assert (list(got) if isinstance(value, list) else got) == value, key
+    assert pipe.model.get_ref("head").shims[0].learn_rate_scale == defaults["learn_rate_scale"]  # the optimizer step's
     # and the pipe's groups are exactly their default blocks
     for group in ("segmenter", "loss", "decoder", "sampling"):
         block = Language.get_factory_meta(factory).default_config.get(group)
