@@ -57,7 +57,7 @@ HeadInput = Tuple[List[Floats2d], List[Segment], Extras]
 
 
 def wrap_head(
-    head: torch.nn.Module, *, mixed_precision: bool, learn_rate_scale: float = 1.0
+    head: torch.nn.Module, *, mixed_precision: bool, learn_rate_scale: float
 ) -> Model[HeadInput, Tuple[Any, ...]]:
     """The torch head as a thinc layer over padded segments, stepped at ``learn_rate_scale``
     times the optimizer's learning rate (thinc's ``lr_scale``)."""

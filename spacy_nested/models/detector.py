@@ -44,7 +44,7 @@ def build_span_detector(
     *,
     attrs: Dict[str, Any],
     mixed_precision: bool,
-    learn_rate_scale: float = 1.0,
+    learn_rate_scale: float,
 ) -> Model[DetectorInput, Tuple[Any, ...]]:
     """chain(tok2vec, torch head) with segment padding between them; the head's parameters step
     at ``learn_rate_scale`` times the optimizer's learning rate."""
