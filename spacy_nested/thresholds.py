@@ -59,25 +59,34 @@ def sweep_threshold(
     for _, proc in nlp.pipeline[:position]:
         docs = list(proc.pipe(docs, batch_size=nlp.batch_size)) if hasattr(proc, "pipe") else [proc(d) for d in docs]
     batches = [list(batch) for batch in minibatch(docs, size=nlp.batch_size)]
-    if isinstance(pipe, NestedSpanDetector):
-        per_batch = [pipe.predict_thresholds(batch, thresholds) for batch in batches]
-    else:
-        per_batch = [[pipe.predict(batch)] * len(thresholds) for batch in batches]
-    configured = pipe.cfg["threshold"]
+    per_batch = [predict_at(pipe, batch, thresholds) for batch in batches]
     scorer = Scorer(nlp=nlp)
     scores: Dict[float, float] = {}
+    for i, threshold in enumerate(thresholds):
+        for batch, predictions in zip(batches, per_batch):
+            annotate_at(pipe, batch, predictions[i], threshold)
+        annotated = docs
+        for _, proc in nlp.pipeline[position + 1 :]:
+            annotated = [proc(doc.copy()) for doc in annotated]
+        results = scorer.score([Example(doc, eg.reference) for doc, eg in zip(annotated, examples)])
+        if scores_key not in results:
+            raise ValueError(f"no score '{scores_key}' in the evaluation (its scores: {sorted(results)})")
+        scores[float(threshold)] = float(results[scores_key])
+    return scores
+
+
+def predict_at(pipe: Any, docs: Sequence[Doc], thresholds: Sequence[float]) -> List[Any]:
+    """``pipe``'s predictions for ``docs`` at each of ``thresholds``, its model run once (module docstring)."""
+    if isinstance(pipe, NestedSpanDetector):
+        return list(pipe.predict_thresholds(docs, thresholds))
+    return [pipe.predict(docs)] * len(thresholds)
+
+
+def annotate_at(pipe: Any, docs: Sequence[Doc], predictions: Any, threshold: float) -> None:
+    """``pipe.set_annotations`` with ``cfg["threshold"]`` at ``threshold`` (then as configured again)."""
+    configured = pipe.cfg["threshold"]
+    pipe.cfg["threshold"] = float(threshold)
     try:
-        for i, threshold in enumerate(thresholds):
-            pipe.cfg["threshold"] = float(threshold)
-            for batch, predictions in zip(batches, per_batch):
-                pipe.set_annotations(batch, predictions[i])
-            annotated = docs
-            for _, proc in nlp.pipeline[position + 1 :]:
-                annotated = [proc(doc.copy()) for doc in annotated]
-            results = scorer.score([Example(doc, eg.reference) for doc, eg in zip(annotated, examples)])
-            if scores_key not in results:
-                raise ValueError(f"no score '{scores_key}' in the evaluation (its scores: {sorted(results)})")
-            scores[float(threshold)] = float(results[scores_key])
+        pipe.set_annotations(docs, predictions)
     finally:
         pipe.cfg["threshold"] = configured
-    return scores

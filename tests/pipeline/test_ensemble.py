@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from spacy_nested.__main__ import app
 from spacy_nested.codecs.ensemble import merge
-from spacy_nested.ensemble_cli import tune_ensemble, weight_grid
+from spacy_nested.ensemble_cli import MEMBER_THRESHOLDS, tune_ensemble, weight_grid
 from spacy_nested.pipeline import ensemble  # noqa: F401  (registers the factory)
 from spacy_nested.pipeline.base import NestedSpanDetector
 
@@ -413,19 +413,26 @@ def test_weight_grid_holds_each_ratio_once_equal_first():
 def test_tune_ensemble_predicts_once_picks_the_grid_maximum_and_saves_it(shared, tmp_path, monkeypatch):
     _, examples, path = shared
     predicted: Dict[str, int] = {}
-    original = NestedSpanDetector.predict
+    original, original_at = NestedSpanDetector.predict, NestedSpanDetector.predict_thresholds
 
     def counting(self, docs):
         docs = list(docs)
         predicted[self.name] = predicted.get(self.name, 0) + len(docs)
         return original(self, docs)
 
+    def counting_at(self, docs, thresholds):
+        docs = list(docs)
+        predicted[self.name] = predicted.get(self.name, 0) + len(docs)
+        return original_at(self, docs, thresholds)
+
     monkeypatch.setattr(NestedSpanDetector, "predict", counting)
+    monkeypatch.setattr(NestedSpanDetector, "predict_thresholds", counting_at)
     found = tune_ensemble(path / "model", path / "dev.spacy", n_trials=6, output=tmp_path / "tuned")
     monkeypatch.setattr(NestedSpanDetector, "predict", original)
-    assert predicted == {name: len(SENTENCES) for name in MEMBERS}  # each member once over dev
+    monkeypatch.setattr(NestedSpanDetector, "predict_thresholds", original_at)
+    assert predicted == {name: len(SENTENCES) for name in MEMBERS}  # each member's model once over dev
     trials = found["trials"]
-    assert len(trials) == 19 * 6
+    assert len(trials) == len(MEMBER_THRESHOLDS) * 19 * 6
     fs = [t["f"] for t in trials]
     assert found["best"]["f"] == max(fs) and found["best"] == trials[fs.index(max(fs))]
     assert len(set(fs)) > 1  # the grid is not flat here, so choosing matters
@@ -434,14 +441,34 @@ def test_tune_ensemble_predicts_once_picks_the_grid_maximum_and_saves_it(shared,
     assert cfg["weights"] == pytest.approx(found["best"]["weights"])
     assert cfg["threshold"] == pytest.approx(found["best"]["threshold"])
     assert tuned.config["components"]["nested_ensemble"]["threshold"] == pytest.approx(found["best"]["threshold"])
+    # the members' thresholds of the best setting are saved with it
+    assert [tuned.get_pipe(n).threshold for n in MEMBERS] == pytest.approx(found["best"]["member_thresholds"])
     # the saved pipeline, run from scratch and scored by nlp.evaluate, reaches the F1 the tuner reported
     assert tuned.evaluate(examples)["spans_nested_f"] == pytest.approx(found["best"]["f"], abs=1e-9)
     assert found["best"]["f"] >= found["configured"]["f"]
 
 
+def test_tune_ensemble_member_thresholds_score_as_the_pipeline_run_with_them(shared, tmp_path):
+    """Each trial's F1 is what the whole pipeline gives with its members at that threshold and the
+    ensemble at that setting."""
+    _, examples, path = shared
+    found = tune_ensemble(path / "model", path / "dev.spacy", n_trials=3, member_thresholds=[None, 0.9], output=tmp_path / "t")
+    own = [t for t in found["trials"] if t["member_setting"] == 0]
+    high = [t for t in found["trials"] if t["member_setting"] == 1]
+    assert high[0]["member_thresholds"] == [0.9] * 3 and own[0]["member_thresholds"] != high[0]["member_thresholds"]
+    assert [t["f"] for t in own] != [t["f"] for t in high]  # the member threshold changes what is merged
+    for trial in (own[1], high[1], high[4], high[-2]):
+        config: Dict[str, dict] = {
+            "nested_ensemble": {"weights": trial["weights"], "threshold": trial["threshold"]},
+            **{n: {"threshold": t} for n, t in zip(MEMBERS, trial["member_thresholds"])},
+        }
+        nlp = spacy.load(path / "model", config={"components": config})
+        assert nlp.evaluate(examples)["spans_nested_f"] == pytest.approx(trial["f"], abs=1e-9), trial
+
+
 def test_tune_ensemble_vote_searches_min_votes(shared, tmp_path):
     _, examples, path = shared
-    found = tune_ensemble(path / "model", path / "dev.spacy", rule="vote", output=tmp_path / "tuned")
+    found = tune_ensemble(path / "model", path / "dev.spacy", rule="vote", member_thresholds=[None], output=tmp_path / "tuned")
     assert [t["min_votes"] for t in found["trials"]] == [1, 2, 3]
     best = max(t["f"] for t in found["trials"])
     assert found["best"]["f"] == best
@@ -473,7 +500,11 @@ def test_tune_ensemble_command(shared):
     _, _, path = shared
     result = CliRunner().invoke(app, ["tune-ensemble", str(path / "model"), str(path / "dev.spacy"), "--trials", "3"])
     assert result.exit_code == 0, result.output
-    assert "best of 57 settings: rule average" in result.output
+    assert f"best of {len(MEMBER_THRESHOLDS) * 57} settings: rule average" in result.output
     assert (path / "model-tuned" / "config.cfg").exists()
     result = CliRunner().invoke(app, ["tune-ensemble", str(path / "model"), str(path / "dev.spacy"), "--rule", "max"])
     assert result.exit_code == 2 and "--rule" in result.output
+    for bad in ("own 1.5", "own own", "half"):
+        args = ["tune-ensemble", str(path / "model"), str(path / "dev.spacy"), "--member-thresholds", bad]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and "--member-thresholds" in result.output, (bad, result.output)
