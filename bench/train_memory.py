@@ -23,9 +23,10 @@ short spike between two readings is not missed), and at the end:
   second of the process (the latter is steadier on a shared machine).
 
 ``--compare`` also runs each detector without the fix of ``models/bridge.py``: with
-thinc's own ``PyTorchShim`` (whose ``finish_update`` chains its parameters) and
-oneDNN's default kernel cache of 1,024 (``--no-fix``: only that); spancat has no
-torch head and runs once.
+thinc's own ``PyTorchShim`` (whose ``finish_update`` chains its parameters),
+oneDNN's default kernel cache of 1,024 and no periodic ``malloc_trim``
+(``--no-fix``: only that); ``--no-trim`` keeps the rest of the fix and leaves out
+the trim alone. spancat has no torch head and runs once.
 ``--json PATH`` writes every figure, ``--table PATH...`` prints the table of such
 files (for example of a run with the fix and one with ``--no-fix`` run side by
 side, so that both see the same load). Linux only (``/proc``).
@@ -108,6 +109,10 @@ def run_one(args: argparse.Namespace) -> Dict[str, Any]:
     from spacy.training.initialize import init_nlp
     from spacy.util import load_config, registry
 
+    from spacy_nested.models import bridge
+
+    if args.no_fix or args.no_trim:
+        bridge.TRIM_EVERY = 0
     name = args.child
     overrides = {"paths.train": args.train, "paths.dev": args.dev, "corpora.train.limit": INIT_DOCS}
     config = load_config(REPO / "configs" / f"genia_{name}_cpu.cfg", overrides=overrides)
@@ -145,6 +150,7 @@ def run_one(args: argparse.Namespace) -> Dict[str, Any]:
     return {
         "name": name,
         "fix": not args.no_fix,
+        "trim": bridge.TRIM_EVERY,
         "rss": rows,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
         "words": n_words,
@@ -175,6 +181,7 @@ def child(args: argparse.Namespace, name: str, fix: bool) -> Dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", name, "--train", args.train, "--dev", args.dev,
            "--updates", str(args.updates), "--every", str(args.every), "--words", str(args.words),
            "--seed", str(args.seed), "--after", str(args.after)] + ([] if fix else ["--no-fix"])
+    cmd += ["--no-trim"] if args.no_trim else []
     out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -196,7 +203,8 @@ def table(results: List[Dict[str, Any]], after: int) -> str:
     head += [f"growth after {after} (%/1k: RSS; peaks)", "peak RSS", "words/s", "words/CPU-s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        cells = [r["name"], "–" if r["name"] == "spancat" else ("on" if r["fix"] else "off")]
+        fix = ("on" if r.get("trim", 1) else "on, no trim") if r["fix"] else "off"
+        cells = [r["name"], "–" if r["name"] == "spancat" else fix]
         rss = {row[0]: row[1] for row in r["rss"]}
         cells += [f"{rss[s]:,.0f}" if s in rss else "" for s in steps]
         cells += [f"{growth(r['rss'], after):+.1f}; {growth(r['rss'], after, 2):+.1f}", f"{r['peak_rss_mb']:,.0f}"]
@@ -231,6 +239,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--after", type=int, default=200, help="growth and words/s are measured from this update on")
     parser.add_argument("--compare", action="store_true", help="also run each detector with thinc's own shim (the fix off)")
     parser.add_argument("--no-fix", action="store_true", help="run the detectors with thinc's own shim only")
+    parser.add_argument("--no-trim", action="store_true", help="the fix without its periodic malloc_trim (bridge.TRIM_EVERY)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--table", nargs="*", type=Path, help="print the table of earlier --json files, and run nothing")
     parser.add_argument("--child", help=argparse.SUPPRESS)

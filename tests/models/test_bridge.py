@@ -86,3 +86,35 @@ def test_a_learn_rate_scale_not_above_zero_is_refused():
 
     with pytest.raises(ValueError, match="learn_rate_scale must be > 0"):
         wrap_head(torch.nn.Linear(2, 2), mixed_precision=False, learn_rate_scale=0.0)
+
+
+def test_training_gives_the_heap_back_every_few_optimizer_steps(monkeypatch):
+    """Every ``TRIM_EVERY`` head updates of the process, glibc's free heap pages go back to the system."""
+    from thinc.api import Adam
+
+    from spacy_nested.models import bridge
+
+    calls = []
+    monkeypatch.setattr(bridge, "_malloc_trim", lambda pad: calls.append(pad) or 1)
+    monkeypatch.setattr(bridge, "_steps", 0)
+    monkeypatch.setattr(bridge, "TRIM_EVERY", 3)
+    head = torch.nn.Linear(4, 3)
+    wrapper = bridge.wrap_head(head, mixed_precision=False, learn_rate_scale=1.0)
+    optimizer = Adam(0.001)
+    for _ in range(7):
+        head(torch.ones(2, 4)).sum().backward()
+        wrapper.finish_update(optimizer)
+    assert calls == [0, 0]  # after updates 3 and 6
+    monkeypatch.setattr(bridge, "TRIM_EVERY", 0)  # off
+    for _ in range(6):
+        wrapper.finish_update(optimizer)
+    assert calls == [0, 0]
+
+
+def test_malloc_trim_is_found_on_glibc():
+    import platform
+
+    from spacy_nested.models import bridge
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert bridge._malloc_trim is not None and bridge._malloc_trim(0) in (0, 1)
