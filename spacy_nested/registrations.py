@@ -22,6 +22,7 @@ decoder        ``spacy_nested.offset_votes.v1``            boundary_offset_ner
 """
 from spacy.util import registry
 
+from .augmenters import make_span_copier
 from .biomedical_tokenizer import create_biomedical_tokenizer
 from .codecs.boundary_offset import VoteDecoder
 from .codecs.locate_label import Sampling, SoftNMSDecoder
@@ -61,3 +62,4 @@ registry.scorers.register("spacy_nested.nested_scorer.v1", func=make_nested_scor
 registry.tokenizers.register("spacy_nested.WhitespaceTokenizer.v1", func=create_whitespace_tokenizer)
 registry.tokenizers.register("spacy_nested.BiomedicalTokenizer.v1", func=create_biomedical_tokenizer)
 registry.readers.register("spacy_nested.GoldTokensCorpus.v1", func=create_gold_tokens_corpus)
+registry.augmenters.register("spacy_nested.copy_spans.v1", func=make_span_copier)

@@ -47,7 +47,8 @@ three detectors listening to it in one pipeline, each with its own
 costs about one encoder plus three heads, and the encoder is trained by all
 three heads' losses together. Training in one pipeline needs the gold spans
 under every member key of the reference docs (each detector reads its gold from
-its own ``spans_key``)::
+its own ``spans_key``): the training corpus's augmenter
+``spacy_nested.copy_spans.v1`` (``spacy_nested.augmenters``) copies them there::
 
     nlp.add_pipe("tok2vec")  # width 96, as the detectors' default inline tok2vec
     listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 96, "upstream": "tok2vec"}

@@ -18,6 +18,7 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_nested.__main__ import app
+from spacy_nested.augmenters import make_span_copier
 from spacy_nested.codecs.ensemble import merge
 from spacy_nested.ensemble_cli import MEMBER_THRESHOLDS, tune_ensemble, weight_grid
 from spacy_nested.pipeline import ensemble  # noqa: F401  (registers the factory)
@@ -286,12 +287,11 @@ def shared_pipeline() -> Tuple[Language, List[Example]]:
     for factory, key in MEMBERS.items():
         nlp.add_pipe(factory, config={"model": model_config(factory), "spans_key": key})
     nlp.add_pipe("nested_ensemble", config={"members": list(MEMBERS.values())})
+    copy_gold = make_span_copier("nested", list(MEMBERS.values()))  # as [corpora.train.augmenter] would
     examples = []
     for text, spans in SENTENCES:
         reference = make_doc(nlp.vocab, text, spans)  # gold under "nested" (scored) and each member key (trained)
-        for key in MEMBERS.values():
-            reference.spans[key] = list(reference.spans["nested"])
-        examples.append(Example(nlp.make_doc(text), reference))
+        examples.extend(copy_gold(nlp, Example(nlp.make_doc(text), reference)))
     return nlp, examples
 
 
