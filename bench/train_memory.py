@@ -18,7 +18,8 @@ short spike between two readings is not missed), and at the end:
 
 * growth: (RSS at the last update - RSS at update ``--after``) / RSS at ``--after``,
   in % per 1,000 updates; the same for the interval peaks;
-* peak RSS of the whole run (``ru_maxrss``, initialization included);
+* peak RSS of the whole run, initialization included: the largest of the interval
+  peaks (``ru_maxrss`` cannot give it: resetting ``VmHWM`` resets it too);
 * training words/s from update ``--after`` on, by the wall clock and per CPU
   second of the process (the latter is steadier on a shared machine).
 
@@ -36,7 +37,6 @@ import ctypes
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -131,7 +131,7 @@ def run_one(args: argparse.Namespace) -> Dict[str, Any]:
     n_words = all_words = 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     wall = cpu = 0.0
-    interval_peak_mb()
+    init_peak = interval_peak_mb()  # initialization's peak
     for step in range(1, args.updates + 1):
         batch = batches[(step - 1) % len(batches)]
         if step == args.after + 1:
@@ -152,7 +152,7 @@ def run_one(args: argparse.Namespace) -> Dict[str, Any]:
         "fix": not args.no_fix,
         "trim": bridge.TRIM_EVERY,
         "rss": rows,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
+        "peak_rss_mb": max([init_peak, _status_mb("VmHWM")] + [row[2] for row in rows]),
         "words": n_words,
         "words_per_s": n_words / wall if wall else 0.0,
         "words_per_cpu_s": n_words / cpu if cpu else 0.0,
