@@ -50,7 +50,7 @@ from ._cli_util import app, fail
 from .codecs.ensemble import RULES, Candidates, Weights, candidates, check_config, combine
 from .pipeline.ensemble import NestedEnsemble
 from .scoring import counts_per_doc, prf
-from .thresholds import annotate_at, predict_at
+from .thresholds import annotate_at, predict_at, run_pipe
 from .tokenizer import retokenized_as
 
 WEIGHT_CHOICES = (0.5, 1.0, 2.0)
@@ -143,7 +143,7 @@ def collect(
                 predictions[pipe_name].append(found)
                 annotate_at(proc, batch, found[0], thresholds[pipe_name][0])
             else:
-                batch = list(proc.pipe(batch)) if hasattr(proc, "pipe") else [proc(doc) for doc in batch]
+                batch = run_pipe(proc, batch, batch_size)
         docs[lo:hi] = batch
     return MemberRuns(docs, batches, writers, thresholds, predictions)
 

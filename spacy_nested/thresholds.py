@@ -57,7 +57,7 @@ def sweep_threshold(
     position = nlp.pipe_names.index(pipe_name)
     docs: List[Doc] = [eg.predicted.copy() for eg in examples]
     for _, proc in nlp.pipeline[:position]:
-        docs = list(proc.pipe(docs, batch_size=nlp.batch_size)) if hasattr(proc, "pipe") else [proc(d) for d in docs]
+        docs = run_pipe(proc, docs, nlp.batch_size)
     batches = [list(batch) for batch in minibatch(docs, size=nlp.batch_size)]
     per_batch = [predict_at(pipe, batch, thresholds) for batch in batches]
     scorer = Scorer(nlp=nlp)
@@ -73,6 +73,11 @@ def sweep_threshold(
             raise ValueError(f"no score '{scores_key}' in the evaluation (its scores: {sorted(results)})")
         scores[float(threshold)] = float(results[scores_key])
     return scores
+
+
+def run_pipe(proc: Any, docs: Sequence[Doc], batch_size: int) -> List[Doc]:
+    """``docs`` through one component, in batches of ``batch_size`` where it has ``pipe``."""
+    return list(proc.pipe(docs, batch_size=batch_size)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
 
 
 def predict_at(pipe: Any, docs: Sequence[Doc], thresholds: Sequence[float]) -> List[Any]:
