@@ -18,6 +18,7 @@ sampling       ``spacy_nested.locate_label_sampling.v1``   locate_label_ner
 loss           ``spacy_nested.<detector>_loss.v1``         each its own
 decoder        ``spacy_nested.soft_nms.v1``                locate_label_ner
 decoder        ``spacy_nested.offset_votes.v1``            boundary_offset_ner
+decoder        ``spacy_nested.proposal_decoder.v1``        proposer_regressor_ner
 =============  ==========================================  ========================
 """
 from spacy.util import registry
@@ -26,6 +27,7 @@ from .augmenters import make_span_copier
 from .biomedical_tokenizer import create_biomedical_tokenizer
 from .codecs.boundary_offset import VoteDecoder
 from .codecs.locate_label import Sampling, SoftNMSDecoder
+from .codecs.proposer_regressor import ProposalDecoder
 from .encoders import installed_transformer
 from .heads.losses import BoundaryOffsetLoss, LocateLabelLoss, ProposerRegressorLoss
 from .models.architectures import (
@@ -51,6 +53,7 @@ MISC = {
     "spacy_nested.proposer_regressor_loss.v1": ProposerRegressorLoss,
     "spacy_nested.soft_nms.v1": SoftNMSDecoder,
     "spacy_nested.offset_votes.v1": VoteDecoder,
+    "spacy_nested.proposal_decoder.v1": ProposalDecoder,
     "spacy_nested.installed_transformer.v1": installed_transformer,
 }
 

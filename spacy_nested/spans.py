@@ -14,7 +14,11 @@ What lives here:
   (``Segmenter``), the stitching of overlapping windows, and the runs of
   segments the head scores at once at prediction (``chunk_segments``),
 * splitting the rows of a flat head output back into its segments
-  (``split_rows``) and a numpy ``softmax`` for decoding.
+  (``split_rows``) and a numpy ``softmax`` for decoding,
+* the class choice of decoders with a None class (``best_entity``): Locate
+  and Label and the proposer-regressor both take the most probable entity
+  class and, with the papers' rule, drop the span when None is more probable
+  (the "None veto").
 
 Registered names (``registrations.py``): ``spacy_nested.window_seeds.v1``,
 ``spacy_nested.segments.v1``.
@@ -348,6 +352,20 @@ def split_rows(rows: Rows, sizes: Union[Sequence[int], numpy.ndarray]) -> List[R
     """Consecutive slices of ``rows`` of ``sizes[i]`` rows each (one per segment)."""
     bounds = numpy.concatenate([[0], numpy.cumsum(numpy.asarray(sizes, dtype="int64"))]).tolist()
     return [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])]  # type: ignore[index]
+
+
+def best_entity(probs: numpy.ndarray, none_column: int) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """Per row of class probabilities: the most probable entity class, its probability and p(None).
+
+    ``probs`` (n, M + 1) holds None in column ``none_column`` (0 or M); the returned class is
+    the index among the M entity columns (0..M-1), ties to the lower index.
+    """
+    probs = numpy.asarray(probs)
+    if none_column not in (0, probs.shape[1] - 1):
+        raise ValueError(f"None must be the first or last of {probs.shape[1]} columns, got column {none_column}")
+    entities = probs[:, 1:] if none_column == 0 else probs[:, :-1]
+    label = entities.argmax(axis=1)
+    return label, entities[numpy.arange(len(probs)), label], probs[:, none_column]
 
 
 def softmax(logits: numpy.ndarray) -> numpy.ndarray:

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from spacy_nested.spans import (
     ScoredSpans,
+    best_entity,
     crosses,
     dedupe_max,
     enumerate_seeds,
@@ -183,3 +184,13 @@ def test_overlapping_pairs_are_the_pairs_sharing_a_token(rows):
     i, j = overlapping_pairs(spans)
     got = list(zip(i.tolist(), j.tolist()))
     assert len(got) == len(set(got)) and set(got) == expected
+
+
+def test_best_entity_with_none_first_or_last():
+    probs = numpy.array([[0.5, 0.2, 0.3], [0.1, 0.45, 0.45]])
+    label, p, none = best_entity(probs, none_column=0)
+    assert label.tolist() == [1, 0] and p.tolist() == [0.3, 0.45] and none.tolist() == [0.5, 0.1]
+    label, p, none = best_entity(probs[:, ::-1], none_column=2)
+    assert label.tolist() == [0, 0] and p.tolist() == [0.3, 0.45] and none.tolist() == [0.5, 0.1]
+    with pytest.raises(ValueError, match="first or last"):
+        best_entity(probs, none_column=1)

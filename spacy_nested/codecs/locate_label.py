@@ -26,7 +26,10 @@ negatives. Choices:
   the seed itself, giving every negative weight 1).
 
 Decoding: label = argmax of the classifier, None dropped, score = that class's
-probability (eq. 10); duplicates of (start, end, label) keep their best score
+probability (eq. 10). With ``none_veto`` off (not the paper) every span keeps
+its most probable entity class and that class's probability even when None
+is more probable, and only δ decides; the None class then ranks spans but
+vetoes none. Duplicates of (start, end, label) keep their best score
 (no voting boost, so scores stay in [0, 1]); then Soft-NMS (eq. 18, Algorithm
 1) with IoU threshold k and decay u, keeping scores > δ. The code's removal of
 crossing spans is an option (``remove_crossing``).
@@ -36,7 +39,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy
 
-from ..spans import ScoredSpans, dedupe_max, enumerate_seeds, iou, paired_iou, remove_crossing, soft_nms
+from ..spans import ScoredSpans, best_entity, dedupe_max, enumerate_seeds, iou, paired_iou, remove_crossing, soft_nms
 
 
 @dataclass
@@ -97,13 +100,16 @@ class SoftNMSDecoder:
     ``soft_nms`` off keeps the spans scoring above the threshold δ (the
     component's ``threshold``) with no suppression; ``iou_threshold`` (k) and
     ``decay`` (u) are Soft-NMS's; ``drop_crossing`` removes both members of
-    crossing pairs first (the authors' code).
+    crossing pairs first (the authors' code); ``none_veto`` drops a span whose
+    None probability beats every entity class (eq. 10, the paper), off keeps
+    its best entity class for δ to judge.
     """
 
     soft_nms: bool
     iou_threshold: float
     decay: float
     drop_crossing: bool
+    none_veto: bool
 
     def __call__(self, adjusted: numpy.ndarray, probs: numpy.ndarray, threshold: float) -> ScoredSpans:
         return decode(adjusted, probs, self, threshold)
@@ -202,10 +208,9 @@ def decode(adjusted: numpy.ndarray, probs: numpy.ndarray, settings: SoftNMSDecod
     """Entities of one segment from adjusted spans (K', 2) and class probabilities (K', M+1)."""
     if len(adjusted) == 0:
         return ScoredSpans.empty()
-    labels = probs.argmax(axis=1)
-    scores = probs[numpy.arange(len(probs)), labels]
-    keep = labels > 0
-    spans = numpy.concatenate([adjusted[keep], (labels[keep] - 1)[:, None]], axis=1)
+    labels, scores, none = best_entity(probs, none_column=0)
+    keep = scores > none if settings.none_veto else numpy.ones(len(scores), dtype=bool)  # ties go to None
+    spans = numpy.concatenate([adjusted[keep], labels[keep][:, None]], axis=1)
     found = dedupe_max(spans, scores[keep])
     if settings.drop_crossing:
         found = remove_crossing(found.spans, found.scores)

@@ -68,7 +68,9 @@ Choices and deviations (paper vs authors' code vs ours)
    proposals (when None is strictly the largest, ``p(t*)·p_ptr < p(None)``).
    We use ``>=`` as the paper; the code uses ``>`` (a difference only on exact
    ties). The score of a span is that product, clipped to ``[0, 1]`` against
-   rounding (the code returns no score).
+   rounding (the code returns no score). ``ProposalDecoder.none_veto`` off (not
+   the paper) drops the comparison with ``p_type(None)``: every proposal keeps
+   its best real type and only the threshold decides.
 6. **Out-of-segment pointers**: a proposal whose pointer argmax lies outside
    ``[0, n)`` is skipped (it is not re-pointed at its best in-segment span);
    the head masks those columns, so this only happens for degenerate inputs.
@@ -83,7 +85,7 @@ from typing import Tuple
 import numpy
 from scipy.optimize import linear_sum_assignment
 
-from ..spans import ScoredSpans, dedupe_max
+from ..spans import ScoredSpans, best_entity, dedupe_max
 
 
 def pointer_table(max_width: int) -> numpy.ndarray:
@@ -170,13 +172,30 @@ def _checked_costs(cost: numpy.ndarray, none_cost: numpy.ndarray) -> Tuple[numpy
     return cost, none_cost
 
 
-def decode(pointer_probs: numpy.ndarray, type_probs: numpy.ndarray, max_width: int, threshold: float) -> ScoredSpans:
+@dataclass(frozen=True)
+class ProposalDecoder:
+    """Algorithm 2 for one segment, registered as ``spacy_nested.proposal_decoder.v1``.
+
+    ``none_veto``: a proposal is dropped when its span's score is below ``p_type(None)``
+    (the paper); off, every proposal keeps its best real type for the threshold to judge.
+    """
+
+    none_veto: bool
+
+    def __call__(self, pointer_probs: numpy.ndarray, type_probs: numpy.ndarray, max_width: int, threshold: float) -> ScoredSpans:
+        return decode(pointer_probs, type_probs, max_width, threshold, none_veto=self.none_veto)
+
+
+def decode(
+    pointer_probs: numpy.ndarray, type_probs: numpy.ndarray, max_width: int, threshold: float, *, none_veto: bool
+) -> ScoredSpans:
     """Algorithm 2: the spans of one segment (module docstring, items 5–7).
 
     ``pointer_probs`` (n, C) over ``pointer_table(max_width)``; ``type_probs``
     (n, M + 1) with None last. Returns spans ``(start, end, type)`` with type
     in ``0..M-1`` and scores ``p_type(type) · p_ptr(span)`` in [0, 1], at least
-    ``threshold`` (0 keeps every proposal Algorithm 2 keeps).
+    ``threshold`` (0 keeps every proposal Algorithm 2 keeps) and, with
+    ``none_veto``, at least ``p_type(None)``.
     """
     table = pointer_table(max_width)
     pointer_probs = numpy.asarray(pointer_probs, dtype="float64")
@@ -195,9 +214,11 @@ def decode(pointer_probs: numpy.ndarray, type_probs: numpy.ndarray, max_width: i
     best = pointer_probs.argmax(axis=1)
     start = rows + table[best, 0]
     end = start + table[best, 1]
-    label = type_probs[:, :M].argmax(axis=1)
-    score = type_probs[rows, label] * pointer_probs[rows, best]
-    keep = (score >= type_probs[:, M]) & (score >= threshold) & (start >= 0) & (end <= n)
+    label, type_prob, none = best_entity(type_probs, none_column=M)
+    score = type_prob * pointer_probs[rows, best]
+    keep = (score >= threshold) & (start >= 0) & (end <= n)
+    if none_veto:
+        keep &= score >= none
     spans = numpy.stack([start, end, label], axis=1)[keep]
     return dedupe_max(spans.astype("int64"), numpy.clip(score[keep], 0.0, 1.0))
 

@@ -74,6 +74,7 @@ soft_nms = true
 iou_threshold = 0.7
 decay = 0.9
 drop_crossing = false
+none_veto = true
 """
 THRESHOLD = 0.45  # δ of eq. 18: keep spans whose (decayed) class probability exceeds it
 # Settings of configs written before they moved into groups, and where each lives now

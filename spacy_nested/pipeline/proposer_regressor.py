@@ -27,6 +27,8 @@ Choices and deviations (docs/proposer_regressor.md#deviations):
   batch; ``"mean"`` averages over proposals first (the code).
 * Prediction (Algorithm 2): keep a proposal when p_c(t)·p_n(s, e) ≥ p_c(None);
   a span's score is that product; duplicates keep the highest score.
+  ``decoder.none_veto = false`` (not the paper) drops the comparison with
+  p_c(None) and leaves the decision to the threshold.
 """
 import logging
 from typing import Any, List, Sequence, Tuple
@@ -70,6 +72,10 @@ learn_rate_scale = 1.0
 @misc = "spacy_nested.proposer_regressor_loss.v1"
 one_to_many = true
 reduction = "sum"
+
+[decoder]
+@misc = "spacy_nested.proposal_decoder.v1"
+none_veto = true
 """
 THRESHOLD = 0.0  # minimum p_c·p_n of a kept proposal (0: Algorithm 2's rule alone)
 # Settings of configs written before they moved into groups, and where each lives now
@@ -87,9 +93,19 @@ class ProposerRegressorNER(NestedSpanDetector):
 
     n_unmatched_gold = 0  # gold entities left without a proposal, over this process's updates
 
-    def __init__(self, vocab: Vocab, model: Model, name: str, *, loss: ProposerRegressorLoss, **common: Any) -> None:
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str,
+        *,
+        loss: ProposerRegressorLoss,
+        decoder: codec.ProposalDecoder,
+        **common: Any,
+    ) -> None:
         super().__init__(vocab, model, name, **common)
         self.loss = loss
+        self.decoder = decoder
 
     @property
     def max_width(self) -> int:
@@ -142,7 +158,7 @@ class ProposerRegressorNER(NestedSpanDetector):
         sizes = [e - s for _, s, e in segments]
         rows = zip(split_rows(pointer_logits, sizes), split_rows(type_logits, sizes))
         threshold = self.threshold
-        return [codec.decode(softmax(pointer), softmax(types), self.max_width, threshold) for pointer, types in rows]
+        return [self.decoder(softmax(pointer), softmax(types), self.max_width, threshold) for pointer, types in rows]
 
 
 make_proposer_regressor_ner = register_detector(
@@ -155,7 +171,8 @@ make_proposer_regressor_ner = register_detector(
     segmenter: windows W and their overlap for text without sentence starts.
     loss: Algorithm 1's greedy step for leftover proposals, and the reduction
         over a segment's proposals, "sum" (eq. 25) or "mean" (the authors' code).
-    threshold: the minimum p_c·p_n of a kept proposal, on top of Algorithm 2's p_c·p_n ≥ p_c(None).
+    decoder: Algorithm 2, with or without its None veto (p_c·p_n ≥ p_c(None)).
+    threshold: the minimum p_c·p_n of a kept proposal, on top of the None veto.
     write_ents: also write the longest non-overlapping spans to doc.ents.
     """,
 )

@@ -99,6 +99,24 @@ def test_decode_drops_none_dedupes_and_thresholds():
     assert sorted(out.spans.tolist()) == [[0, 2, 0]]  # [5,6) argmax is None
 
 
+def test_decode_without_none_veto_keeps_the_best_entity_class_for_the_threshold():
+    adjusted = numpy.array([[0, 2], [3, 4], [5, 6]])
+    probs = numpy.array([[0.1, 0.9, 0.0], [0.9, 0.05, 0.05], [0.5, 0.1, 0.4]])
+    out = decode(adjusted, probs, decoder(soft_nms=False, none_veto=False), 0.0)
+    found = {tuple(s): float(p) for s, p in zip(out.spans.tolist(), out.scores)}
+    # [5,6): None (0.5) beats both classes, but the best entity class (label 1, p 0.4) is kept
+    assert found == pytest.approx({(0, 2, 0): 0.9, (3, 4, 0): 0.05, (5, 6, 1): 0.4})
+    out = decode(adjusted, probs, decoder(soft_nms=False, none_veto=False), 0.3)
+    assert sorted(out.spans.tolist()) == [[0, 2, 0], [5, 6, 1]]
+    out = decode(adjusted, probs, decoder(soft_nms=False, none_veto=True), 0.3)
+    assert out.spans.tolist() == [[0, 2, 0]]
+
+
+def test_a_tie_with_none_is_vetoed():
+    probs = numpy.array([[0.5, 0.5]])
+    assert len(decode(numpy.array([[0, 1]]), probs, decoder(soft_nms=False), 0.0)) == 0
+
+
 spans_strategy = st.lists(
     st.tuples(st.integers(0, 24), st.integers(1, 14), st.integers(1, 3)), min_size=0, max_size=8
 )

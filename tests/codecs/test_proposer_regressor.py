@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_nested.codecs.proposer_regressor import (
+    ProposalDecoder,
     assign,
     candidate_index,
     decode,
@@ -173,17 +174,25 @@ def _scored(spans):
 def test_kept_when_product_equals_p_none_dropped_just_below():
     pointer, types = _one_proposal(4, 2, 1, (1, 3), [0.5, 0.25, 0.25])
     pointer[1] *= 0.5  # p_ptr = 0.5: product 0.25 == p_none
-    found = decode(pointer, types, 2, 0.0)
+    found = decode(pointer, types, 2, 0.0, none_veto=True)
     assert _found(found) == {(1, 3, 0)} and found.scores.tolist() == [0.25]
     types[1, 2] = numpy.nextafter(0.25, 1.0)
-    assert len(decode(pointer, types, 2, 0.0)) == 0
+    assert len(decode(pointer, types, 2, 0.0, none_veto=True)) == 0
 
 
 def test_none_is_never_emitted_as_a_type():
     pointer, types = _one_proposal(3, 1, 0, (0, 1), [0.2, 0.1, 0.7])  # None is the argmax of all columns
-    assert len(decode(pointer, types, 1, 0.0)) == 0
+    assert len(decode(pointer, types, 1, 0.0, none_veto=True)) == 0
     pointer, types = _one_proposal(3, 1, 0, (0, 1), [0.9, 0.05, 0.05])
-    assert _found(decode(pointer, types, 1, 0.0)) == {(0, 1, 0)}  # label is the type index, not None, not + 1
+    assert _found(decode(pointer, types, 1, 0.0, none_veto=True)) == {(0, 1, 0)}  # label is the type index, not None, not + 1
+
+
+def test_without_none_veto_the_threshold_alone_decides():
+    pointer, types = _one_proposal(3, 1, 0, (0, 1), [0.2, 0.1, 0.7])  # None is the most probable
+    assert len(ProposalDecoder(none_veto=True)(pointer, types, 1, 0.0)) == 0
+    found = ProposalDecoder(none_veto=False)(pointer, types, 1, 0.15)
+    assert _scored(found) == pytest.approx({(0, 1, 0): 0.2})
+    assert len(ProposalDecoder(none_veto=False)(pointer, types, 1, 0.25)) == 0
 
 
 def _algorithm_2(pointer, types, W):
@@ -205,9 +214,9 @@ def test_decode_is_algorithm_2_on_random_distributions(n, W, M, seed):
     rng = numpy.random.default_rng(seed)
     pointer = rng.dirichlet(numpy.full(len(pointer_table(W)), 0.3), size=n)
     types = rng.dirichlet(numpy.full(M + 1, 0.5), size=n)
-    found = decode(pointer, types, W, 0.0)
+    found = decode(pointer, types, W, 0.0, none_veto=True)
     expected = _algorithm_2(pointer, types, W)
-    assert {k: round(v, 5) for k, v in _scored(found).items()} == {k: round(v, 5) for k, v in expected.items()}
+    assert _scored(found) == pytest.approx(expected, abs=1e-6)  # scores are float32
     assert len(found) == len(expected)
     assert ((found.scores >= 0) & (found.scores <= 1)).all()
     assert ((found.spans[:, 0] >= 0) & (found.spans[:, 1] <= n) & (found.spans[:, 2] < M)).all()
@@ -220,7 +229,7 @@ def test_duplicates_keep_one_span_with_the_highest_score():
     pointer[numpy.arange(n), reach] = [0.6, 0.9, 0.8, 0.7]  # every proposal points at [1, 3)
     types = numpy.tile([0.9, 0.05, 0.05], (n, 1))
     types[3] = [0.05, 0.9, 0.05]  # ... proposal 3 with another type
-    found = decode(pointer, types, W, 0.0)
+    found = decode(pointer, types, W, 0.0, none_veto=True)
     assert _found(found) == {(1, 3, 0), (1, 3, 1)}
     scores = _scored(found)
     assert scores[(1, 3, 0)] == pytest.approx(0.9 * 0.9) and scores[(1, 3, 1)] == pytest.approx(0.9 * 0.7)
@@ -234,7 +243,7 @@ def test_out_of_segment_pointer_is_never_emitted():
     pointer[2, table.index((0, 2))] = 0.99  # [2, 4), past the end
     pointer[1, table.index((0, 2))] = 0.99  # [1, 3), inside
     types = numpy.tile([0.98, 0.02], (n, 1))
-    assert _found(decode(pointer, types, W, 0.0)) == {(1, 3, 0)}
+    assert _found(decode(pointer, types, W, 0.0, none_veto=True)) == {(1, 3, 0)}
 
 
 def test_edge_spans_are_half_open():
@@ -242,16 +251,16 @@ def test_edge_spans_are_half_open():
     for span in [(0, 1), (0, 3), (4, 5), (2, 5)]:
         t = span[0]
         pointer, types = _one_proposal(n, W, t, span, [0.0, 1.0, 0.0])
-        assert _found(decode(pointer, types, W, 0.0)) == {(span[0], span[1], 1)}
+        assert _found(decode(pointer, types, W, 0.0, none_veto=True)) == {(span[0], span[1], 1)}
 
 
 def test_empty_and_malformed_inputs():
-    assert len(decode(numpy.zeros((0, 3)), numpy.zeros((0, 2)), 1, 0.0)) == 0
-    assert len(decode(numpy.ones((2, 3)) / 3, numpy.ones((2, 1)), 1, 0.0)) == 0  # no real type
+    assert len(decode(numpy.zeros((0, 3)), numpy.zeros((0, 2)), 1, 0.0, none_veto=True)) == 0
+    assert len(decode(numpy.ones((2, 3)) / 3, numpy.ones((2, 1)), 1, 0.0, none_veto=True)) == 0  # no real type
     with pytest.raises(ValueError):
-        decode(numpy.ones((2, 4)), numpy.ones((2, 2)), 1, 0.0)
+        decode(numpy.ones((2, 4)), numpy.ones((2, 2)), 1, 0.0, none_veto=True)
     with pytest.raises(ValueError):
-        decode(numpy.ones((2, 3)), numpy.ones((3, 2)), 1, 0.0)
+        decode(numpy.ones((2, 3)), numpy.ones((3, 2)), 1, 0.0, none_veto=True)
 
 
 # --- targets round trip ------------------------------------------------------
@@ -282,5 +291,5 @@ def test_matched_gold_decodes_back_from_its_targets(case, W):
             pointer[t] = numpy.eye(pointer.shape[1])[reach[t, g]]
             type_probs[t] = numpy.eye(M + 1)[types[g]]
             expected.add((int(spans[g, 0]), int(spans[g, 1]), int(types[g])))
-    assert _found(decode(pointer, type_probs, W, 0.0)) == expected
+    assert _found(decode(pointer, type_probs, W, 0.0, none_veto=True)) == expected
     assert match.n_unmatched_gold == max(len(rows) - n, 0)

@@ -14,6 +14,8 @@ from .nested_fixture import LABELS, SENTENCES, build_nlp, make_doc, make_example
 DETECTORS = ["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner"]
 # detectors that cut docs without sentence starts into overlapping, stitched windows
 WINDOWED = ["boundary_offset_ner", "proposer_regressor_ner"]
+# detectors whose decoder drops a span when the None class is the most probable (switch: none_veto)
+VETOING = ["locate_label_ner", "proposer_regressor_ner"]
 # updates to overfit the fixture (BOPN's zero-initialised conditional layer norm starts slowly)
 N_ITER = {"locate_label_ner": 60, "boundary_offset_ner": 150, "proposer_regressor_ner": 100}
 # each head's own dropout settings (its model block); the fixture sets them all to 0
@@ -113,6 +115,26 @@ def test_disk_and_bytes_round_trip_identical(trained, tmp_path):
     fresh.initialize(lambda: make_examples(fresh))
     fresh.from_bytes(nlp.to_bytes())
     _assert_same(before, fresh.pipe(texts))
+
+
+def test_none_veto_switch_reaches_a_loaded_pipeline(trained, tmp_path):
+    """``decoder.none_veto = false`` (config override at load) keeps spans the None class vetoed."""
+    name, nlp, _, _ = trained
+    if name not in VETOING:
+        pytest.skip(f"{name} has no None class to veto with")
+    texts = [text for text, _ in SENTENCES]
+    nlp.to_disk(tmp_path / "model")
+
+    def load(veto: bool):
+        settings = {"threshold": 0.0, "decoder": {"none_veto": veto}}
+        return spacy.load(tmp_path / "model", config={"components": {name: settings}})
+
+    vetoed, free = load(True), load(False)
+    assert free.get_pipe(name).decoder.none_veto is False
+    n_vetoed = sum(len(doc.spans["nested"]) for doc in vetoed.pipe(texts))
+    found = [_spans(doc) for doc in free.pipe(texts)]
+    assert n_vetoed > 0 and sum(len(spans) for spans, _ in found) > n_vetoed
+    assert all(((scores >= 0) & (scores <= 1)).all() for _, scores in found)
 
 
 def test_batch_size_and_n_process_do_not_change_output(trained):
