@@ -1,4 +1,4 @@
-"""Move the flat settings of older configs into the registered groups that hold them now.
+"""Bring older configs up to date: flat settings into their groups, new settings written out.
 
 Configs and pipelines written before the settings groups (``segmenter``,
 ``sampling``, ``loss``, ``decoder``) name their settings at the top of a
@@ -11,12 +11,21 @@ the rest of a group from the factory's default config, and
 the moved settings from each component's stored ``cfg``. Weights are untouched
 and predictions do not change (``tests/test_saved_pipelines.py``).
 
+Settings added to a detector since a config was written (``decoder.none_veto``,
+and ``proposer_regressor_ner``'s whole ``decoder``) are written into it with
+their factory defaults. spaCy fills them in anyway when it builds the
+component, so nothing changes, but it refuses to override a setting the saved
+file does not name: ``spacy.load(path, config=...)`` with
+``decoder.none_veto`` fails on an older pipeline until it is upgraded. A group
+whose registered function differs from the default's (another decoder, another
+model architecture) is left alone, as spaCy's own merge of the defaults does.
+
     python -m spacy_nested upgrade-config training/genia/cpu/locate_label/model-best
     python -m spacy_nested upgrade-config my_old.cfg
 """
 import copy
 from pathlib import Path
-from typing import Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import srsly
 import typer
@@ -48,7 +57,32 @@ def upgrade_config(config: Config) -> Tuple[Config, List[str]]:
                 block[group] = copy.deepcopy(dict(defaults[group]))
             block[group][field] = block.pop(key)
             moves.append(f"[components.{name}] {key} -> [components.{name}.{group}] {field}")
+        if block.get("factory") in MOVED:
+            defaults = Language.get_factory_meta(block["factory"]).default_config or {}
+            moves += [
+                f"[components.{name}{where}] {key} = {value!r} (added: the default)"
+                for where, key, value in _add_missing(block, defaults)
+            ]
     return config, moves
+
+
+def _add_missing(block: Dict[str, Any], defaults: Mapping[str, Any], where: str = "") -> List[Tuple[str, str, Any]]:
+    """Copy into ``block`` what ``defaults`` has and it lacks, in groups of the same registered function."""
+    if _registered_name(block) != _registered_name(defaults):
+        return []
+    added = []
+    for key, value in defaults.items():
+        if key not in block:
+            block[key] = copy.deepcopy(value)
+            added.append((where, key, value))
+        elif isinstance(value, Mapping) and isinstance(block[key], dict):
+            added += _add_missing(block[key], value, f"{where}.{key}")
+    return added
+
+
+def _registered_name(block: Mapping[str, Any]) -> Optional[Tuple[str, Any]]:
+    """The ``@registry = "name"`` line of a config group, if it has one."""
+    return next(((k, v) for k, v in block.items() if k.startswith("@")), None)
 
 
 def upgrade_pipeline(path: Path) -> List[str]:
@@ -71,7 +105,8 @@ def upgrade_pipeline(path: Path) -> List[str]:
 def upgrade_config_cli(
     path: Path = typer.Argument(..., help="A config file, or a saved pipeline folder (its config.cfg)", exists=True),
 ) -> None:
-    """Move the flat detector settings of an older config or pipeline into their groups, in place."""
+    """Move the flat detector settings of an older config or pipeline into their groups, and write
+    out the settings added since with their defaults, in place."""
     try:
         moves = upgrade_pipeline(path)
     except (OSError, ValueError, KeyError) as err:
