@@ -389,10 +389,18 @@ class Locator(nn.Module):
 
 def gaussian_log_prior(x: torch.Tensor, mu: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """log G(x) = −(x − μ)ᵀ θθᵀ (x − μ) = −‖θᵀ(x − μ)‖² (eq. 12 with the sign of the code),
-    broadcast over the leading dims; clamped at finfo.min / 2 so it stays finite."""
-    d = x - mu
-    u = (d.unsqueeze(-1) * theta).sum(dim=-2)
-    return (-(u * u).sum(dim=-1)).clamp(min=torch.finfo(u.dtype).min / 2)
+    broadcast over the leading dims; clamped at finfo.min / 2 so it stays finite.
+
+    Written out per coordinate: ``u_j = d_0 θ_0j + d_1 θ_1j``. Broadcasting ``d`` against ``θ``
+    and summing the 2×2 products instead builds a (…, 2, 2) tensor per query-key pair and reduces
+    over its short axes, which took 62% of the CPU time of a prediction (one thread, batches of
+    128 GENIA dev sentences) and the largest transient buffer of an update. The arithmetic is
+    the same, in the same order: the values are bit-identical.
+    """
+    d0, d1 = x[..., 0] - mu[..., 0], x[..., 1] - mu[..., 1]
+    u0 = d0 * theta[..., 0, 0] + d1 * theta[..., 1, 0]
+    u1 = d0 * theta[..., 0, 1] + d1 * theta[..., 1, 1]
+    return (-(u0 * u0 + u1 * u1)).clamp(min=torch.finfo(u0.dtype).min / 2)
 
 
 class SpatialAttention(nn.Module):
