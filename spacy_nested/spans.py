@@ -12,7 +12,8 @@ What lives here:
 * segmentation of documents into sentences or bounded windows, so that every
   head sees inputs of bounded length whatever the document length
   (``Segmenter``), the stitching of overlapping windows, and the runs of
-  segments the head scores at once at prediction (``chunk_segments``),
+  segments the head scores at once at prediction, sorted by length
+  (``chunk_segments``),
 * splitting the rows of a flat head output back into its segments
   (``split_rows``) and a numpy ``softmax`` for decoding,
 * the class choice of decoders with a None class (``best_entity``): Locate
@@ -331,17 +332,20 @@ class Segmenter:
         return segment_docs(doc_lengths, sent_starts, self.max_length, self.overlap)
 
 
-def chunk_segments(segments: Sequence[Segment], max_tokens: int) -> List[List[Segment]]:
-    """Consecutive runs of segments of at most `max_tokens` tokens (a longer segment alone)."""
-    chunks: List[List[Segment]] = []
-    size = 0
-    for segment in segments:
-        n = segment[2] - segment[1]
-        if not chunks or size + n > max_tokens:
+def chunk_segments(segments: Sequence[Segment], max_tokens: int) -> List[List[int]]:
+    """Runs of segment indices, shortest segments first, each of at most `max_tokens` padded
+    tokens (its number of segments times its longest; a longer segment alone).
+
+    A head pads a run to its longest segment, and its attention and span grids grow with the
+    square of that length: runs of similar lengths waste little on padding.
+    """
+    order = sorted(range(len(segments)), key=lambda i: (segments[i][2] - segments[i][1], i))
+    chunks: List[List[int]] = []
+    for i in order:
+        n = segments[i][2] - segments[i][1]  # the longest of its run so far: the order is by length
+        if not chunks or (len(chunks[-1]) + 1) * n > max_tokens:
             chunks.append([])
-            size = 0
-        chunks[-1].append(segment)
-        size += n
+        chunks[-1].append(i)
     return chunks
 
 

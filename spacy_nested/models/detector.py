@@ -13,12 +13,15 @@ The model owns both of its uses:
 * training: ``model.begin_update((docs, segments, extras))`` gives the
   head's outputs and one backprop through head and encoder;
 * prediction: ``predict_segments(model, docs, segments, extras=..., decode=...)``
-  runs the encoder once over the docs, then the head over consecutive runs of
-  segments of at most ``model.attrs["chunk_tokens"]`` tokens, decoding each
-  run before scoring the next: a batch of short sentences is one run, and a
-  20,000-token document holds the head's outputs of one run at a time instead
-  of those of all its windows. Segments are independent, so the run size never
-  changes a prediction.
+  runs the encoder once over the docs, then the head over runs of segments of
+  similar length (sorted, ``spans.chunk_segments``) of at most
+  ``model.attrs["chunk_tokens"]`` padded tokens, decoding each run before
+  scoring the next: a 20,000-token document holds the head's outputs of one run
+  at a time instead of those of all its windows, and a run is padded to a
+  length close to each of its segments' (in a batch of GENIA sentences in text
+  order, the longest is about three times the mean, and the attention and span
+  grids grow with its square). Segments are independent, so neither the runs
+  nor their order change a prediction.
 
 Both go through ``_score``, the one place where encoder output meets the head.
 """
@@ -83,11 +86,13 @@ def predict_segments(
     if not segments:
         return []
     vectors = model.get_ref("tok2vec").predict(docs)
-    found: List[ScoredSpans] = []
-    for chunk in chunk_segments(segments, int(model.attrs["chunk_tokens"])):
+    found: List[ScoredSpans] = [ScoredSpans.empty()] * len(segments)
+    for indices in chunk_segments(segments, int(model.attrs["chunk_tokens"])):
+        chunk = [segments[i] for i in indices]
         chunk_extras = extras(chunk)
         outputs, _ = _score(model, vectors, chunk, chunk_extras, False)
-        found.extend(decode([model.ops.to_numpy(o) for o in outputs], chunk_extras, chunk))
+        for i, spans in zip(indices, decode([model.ops.to_numpy(o) for o in outputs], chunk_extras, chunk)):
+            found[i] = spans
     return found
 
 

@@ -353,7 +353,11 @@ def test_head_dropout_is_off_at_prediction(name):
     _assert_same(first, nlp.pipe(texts))
 
 
-def test_chunk_segments_keeps_order_and_budget():
-    segments = [(0, 0, 5), (0, 5, 9), (1, 0, 20), (2, 0, 3), (2, 3, 6)]
-    assert chunk_segments(segments, 10) == [[(0, 0, 5), (0, 5, 9)], [(1, 0, 20)], [(2, 0, 3), (2, 3, 6)]]
+def test_chunk_segments_sorts_by_length_within_a_padded_budget():
+    segments = [(0, 0, 5), (0, 5, 9), (1, 0, 20), (2, 0, 3), (2, 3, 6)]  # lengths 5, 4, 20, 3, 3
+    chunks = chunk_segments(segments, 10)
+    assert chunks == [[3, 4], [1, 0], [2]]  # 2 x 3 padded tokens (a third, of 4, would make 12); 2 x 5; 20 alone
+    assert sorted(i for chunk in chunks for i in chunk) == list(range(len(segments)))
+    for chunk in chunks[:-1]:
+        assert len(chunk) * max(segments[i][2] - segments[i][1] for i in chunk) <= 10
     assert chunk_segments([], 10) == []
