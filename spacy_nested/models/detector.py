@@ -25,19 +25,20 @@ The model owns both of its uses:
 
 Both go through ``_score``, the one place where encoder output meets the head.
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, cast
 
 import torch
 from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from ..spans import ScoredSpans, Segment, chunk_segments
+from ..spans import Segment, chunk_segments
 from .bridge import Extras, resize_head, wrap_head
 
 DetectorInput = Tuple[List[Doc], List[Segment], Extras]
 ExtrasFn = Callable[[Sequence[Segment]], Extras]
-DecodeFn = Callable[[Sequence[Any], Extras, Sequence[Segment]], List[ScoredSpans]]
+Decoded = TypeVar("Decoded")  # what decoding gives per segment: its spans (or its spans at each threshold)
+DecodeFn = Callable[[Sequence[Any], Extras, Sequence[Segment]], List[Decoded]]
 PREDICT_CHUNK_TOKENS = 4096  # tokens of segments per forward pass of the head at prediction
 
 
@@ -75,25 +76,29 @@ def forward(model: Model, inputs: DetectorInput, is_train: bool) -> Tuple[Tuple[
 
 
 def predict_segments(
-    model: Model, docs: List[Doc], segments: Sequence[Segment], *, extras: ExtrasFn, decode: DecodeFn
-) -> List[ScoredSpans]:
-    """The decoded spans of every segment, in order (see the module docstring).
+    model: Model, docs: List[Doc], segments: Sequence[Segment], *, extras: ExtrasFn, decode: "DecodeFn[Decoded]"
+) -> List[Decoded]:
+    """What ``decode`` gives for every segment, in the order of ``segments`` (see the module docstring).
 
     ``extras(chunk)`` gives the head's integer inputs for a run of segments,
-    ``decode(outputs, extras, chunk)`` one ``ScoredSpans`` per segment of it
-    from the head's outputs as numpy arrays.
+    ``decode(outputs, extras, chunk)`` one result per segment of the run (its
+    ``ScoredSpans``) from the head's outputs as numpy arrays. The runs are in
+    length order, not in the order of ``segments``.
     """
     if not segments:
         return []
     vectors = model.get_ref("tok2vec").predict(docs)
-    found: List[ScoredSpans] = [ScoredSpans.empty()] * len(segments)
+    found: List[Optional[Decoded]] = [None] * len(segments)
     for indices in chunk_segments(segments, int(model.attrs["chunk_tokens"])):
         chunk = [segments[i] for i in indices]
         chunk_extras = extras(chunk)
         outputs, _ = _score(model, vectors, chunk, chunk_extras, False)
-        for i, spans in zip(indices, decode([model.ops.to_numpy(o) for o in outputs], chunk_extras, chunk)):
-            found[i] = spans
-    return found
+        decoded = decode([model.ops.to_numpy(o) for o in outputs], chunk_extras, chunk)
+        if len(decoded) != len(chunk):
+            raise ValueError(f"decode gave {len(decoded)} results for a run of {len(chunk)} segments")
+        for i, result in zip(indices, decoded):
+            found[i] = result
+    return cast(List[Decoded], found)
 
 
 def _score(

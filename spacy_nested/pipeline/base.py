@@ -265,23 +265,24 @@ class NestedSpanDetector(TrainablePipe):
         """
         docs = list(docs)
         segments = self.segments(docs)
-        stored: List[Tuple[Sequence[numpy.ndarray], Extras, Sequence[Segment]]] = []
-
-        def store(outputs: Sequence[numpy.ndarray], extras: Extras, chunk: Sequence[Segment]) -> List[ScoredSpans]:
-            stored.append((outputs, extras, chunk))
+        thresholds = [float(t) for t in thresholds]
+        if not thresholds:
             return []
-
-        predict_segments(self.model, docs, segments, extras=self.predict_extras, decode=store)
         configured = self.cfg["threshold"]
-        results = []
-        try:
+
+        def decode_at_each(outputs: Sequence[numpy.ndarray], extras: Extras, chunk: Sequence[Segment]) -> List[List[ScoredSpans]]:
+            """Per segment of the run: its spans at each threshold."""
+            at_each = []
             for threshold in thresholds:
-                self.cfg["threshold"] = float(threshold)
-                found = [spans for outputs, extras, chunk in stored for spans in self.decode(outputs, extras, chunk)]
-                results.append(_collect_by_doc(found, segments, len(docs)))
+                self.cfg["threshold"] = threshold
+                at_each.append(self.decode(outputs, extras, chunk))
+            return [list(per_segment) for per_segment in zip(*at_each)]
+
+        try:
+            found = predict_segments(self.model, docs, segments, extras=self.predict_extras, decode=decode_at_each)
         finally:
             self.cfg["threshold"] = configured
-        return results
+        return [_collect_by_doc([f[i] for f in found], segments, len(docs)) for i in range(len(thresholds))]
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[ScoredSpans]) -> None:
         for doc, found in zip(docs, predictions):
