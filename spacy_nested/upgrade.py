@@ -49,20 +49,20 @@ def upgrade_config(config: Config) -> Tuple[Config, List[str]]:
     config = copy.deepcopy(config)
     moves: List[str] = []
     for name, block in config.get("components", {}).items():
-        moved = MOVED.get(block.get("factory", ""), {})
-        defaults = (Language.get_factory_meta(block["factory"]).default_config or {}) if moved else {}
+        if block.get("factory") not in MOVED:
+            continue
+        moved = MOVED[block["factory"]]
+        defaults = Language.get_factory_meta(block["factory"]).default_config or {}
         for key in [k for k in block if k in moved]:
             group, field = moved[key].split(".")
             if group not in block:
                 block[group] = copy.deepcopy(dict(defaults[group]))
             block[group][field] = block.pop(key)
             moves.append(f"[components.{name}] {key} -> [components.{name}.{group}] {field}")
-        if block.get("factory") in MOVED:
-            defaults = Language.get_factory_meta(block["factory"]).default_config or {}
-            moves += [
-                f"[components.{name}{where}] {key} = {value!r} (added: the default)"
-                for where, key, value in _add_missing(block, defaults)
-            ]
+        moves += [
+            f"[components.{name}{where}] {key} = {value!r} (added: the default)"
+            for where, key, value in _add_missing(block, defaults)
+        ]
     return config, moves
 
 
