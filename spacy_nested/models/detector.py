@@ -39,7 +39,7 @@ DetectorInput = Tuple[List[Doc], List[Segment], Extras]
 ExtrasFn = Callable[[Sequence[Segment]], Extras]
 Decoded = TypeVar("Decoded")  # what decoding gives per segment: its spans (or its spans at each threshold)
 DecodeFn = Callable[[Sequence[Any], Extras, Sequence[Segment]], List[Decoded]]
-PREDICT_CHUNK_TOKENS = 4096  # tokens of segments per forward pass of the head at prediction
+PREDICT_CHUNK_TOKENS = 4096  # padded tokens (segments x the longest) per forward pass of the head at prediction
 
 
 def build_span_detector(
