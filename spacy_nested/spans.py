@@ -13,7 +13,8 @@ What lives here:
   head sees inputs of bounded length whatever the document length
   (``Segmenter``), the stitching of overlapping windows, and the runs of
   segments the head scores at once at prediction, sorted by length
-  (``chunk_segments``),
+  (``chunk_segments``), and the groups of similar length inside a batch that the
+  heads with quadratic grids pad separately (``length_groups``),
 * splitting the rows of a flat head output back into its segments
   (``split_rows``) and a numpy ``softmax`` for decoding,
 * the class choice of decoders with a None class (``best_entity``): Locate
@@ -347,6 +348,27 @@ def chunk_segments(segments: Sequence[Segment], max_tokens: int) -> List[List[in
             chunks.append([])
         chunks[-1].append(i)
     return chunks
+
+
+def length_groups(lengths: Sequence[int], max_cells: int) -> List[List[int]]:
+    """Indices grouped by similar length, longest first; a group is cut when it
+    would exceed ``max_cells`` padded cells (members x the longest squared) or a
+    member is < 3/4 of its longest.
+
+    The heads with grids or attention quadratic in a segment's length run each
+    group padded to its own longest member, instead of the batch padded to the
+    longest segment of all.
+    """
+    order = sorted(range(len(lengths)), key=lambda b: (-lengths[b], b))
+    groups: List[List[int]] = []
+    for b in order:
+        if groups:
+            top = lengths[groups[-1][0]]
+            if (len(groups[-1]) + 1) * top * top <= max_cells and 4 * lengths[b] >= 3 * top:
+                groups[-1].append(b)
+                continue
+        groups.append([b])
+    return groups
 
 
 Rows = TypeVar("Rows")  # anything sliced along its first axis: a numpy array or a torch tensor

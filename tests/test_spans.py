@@ -10,6 +10,7 @@ from spacy_nested.spans import (
     dedupe_max,
     enumerate_seeds,
     iou,
+    length_groups,
     make_window_seeds,
     overlapping_pairs,
     remove_crossing,
@@ -194,3 +195,13 @@ def test_best_entity_with_none_first_or_last():
     assert label.tolist() == [0, 0] and p.tolist() == [0.3, 0.45] and none.tolist() == [0.5, 0.1]
     with pytest.raises(ValueError, match="first or last"):
         best_entity(probs, none_column=1)
+
+
+def test_length_groups_bound_cells_and_spread():
+    groups = length_groups([10, 9, 3, 8, 2, 10], max_cells=300)
+    assert sorted(b for g in groups for b in g) == list(range(6))
+    for g in groups:
+        top = max([10, 9, 3, 8, 2, 10][b] for b in g)
+        assert len(g) * top * top <= 300 or len(g) == 1
+        assert all(4 * [10, 9, 3, 8, 2, 10][b] >= 3 * top for b in g)
+    assert groups[0] == [0, 5, 1]

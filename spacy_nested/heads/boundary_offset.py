@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..codecs.boundary_offset import n_offset_labels
+from ..spans import length_groups
 from .layers import SequenceEncoder
 
 
@@ -283,21 +284,6 @@ class OffsetConv3d(nn.Module):
             outputs.append(q)
         refined = self.project(torch.cat(outputs, dim=1).permute(0, 2, 3, 4, 1))
         return scores + refined if self.residual else refined
-
-
-def length_groups(lengths: Sequence[int], max_cells: int) -> List[List[int]]:
-    """Indices grouped by similar length, longest first; a group is cut when it
-    would exceed ``max_cells`` padded cells or a member is < 3/4 of its longest."""
-    order = sorted(range(len(lengths)), key=lambda b: (-lengths[b], b))
-    groups: List[List[int]] = []
-    for b in order:
-        if groups:
-            top = lengths[groups[-1][0]]
-            if (len(groups[-1]) + 1) * top * top <= max_cells and 4 * lengths[b] >= 3 * top:
-                groups[-1].append(b)
-                continue
-        groups.append([b])
-    return groups
 
 
 def distance_buckets(n: int, device: torch.device) -> torch.Tensor:

@@ -9,8 +9,8 @@ from spacy_nested.heads.boundary_offset import (
     TypeFusion,
     _cell_mask,
     distance_buckets,
-    length_groups,
 )
+from spacy_nested.spans import length_groups
 
 from .defaults import head_args
 
@@ -65,16 +65,6 @@ def test_length_grouping_does_not_change_the_result():
     one = _head(max_cells=10**6)(X, lengths)[0]
     many = _head(max_cells=1)(X, lengths)[0]
     assert torch.allclose(one, many, atol=1e-5)
-
-
-def test_length_groups_bound_cells_and_spread():
-    groups = length_groups([10, 9, 3, 8, 2, 10], max_cells=300)
-    assert sorted(b for g in groups for b in g) == list(range(6))
-    for g in groups:
-        top = max([10, 9, 3, 8, 2, 10][b] for b in g)
-        assert len(g) * top * top <= 300 or len(g) == 1
-        assert all(4 * [10, 9, 3, 8, 2, 10][b] >= 3 * top for b in g)
-    assert groups[0] == [0, 5, 1]
 
 
 def test_gradients_reach_the_inputs_and_every_part():

@@ -96,6 +96,7 @@ def test_pyramid_levels_have_the_segment_lengths(kernels):
 @pytest.mark.parametrize("kw", CODE_CHOICES)
 def test_a_segment_does_not_depend_on_its_batch_mates(kw):
     head = _head(kernels=[2, 3], **kw)
+    head.max_cells = 0  # one padded batch: the masking is under test, not the length groups
     for short in (1, 2, 5):  # 1 and 2 have fewer pyramid levels than their batch mates
         X, lengths = _batch([short], seed=short)
         alone = head(X, lengths)
@@ -105,6 +106,25 @@ def test_a_segment_does_not_depend_on_its_batch_mates(kw):
         together = head(batch, torch.tensor(mates))
         for a, b in zip(alone, together):
             assert torch.allclose(a, _rows(b, mates, 1), atol=1e-5)
+
+
+def test_length_groups_give_the_outputs_and_gradients_of_one_padded_batch():
+    lengths = [11, 3, 8, 1, 10, 6]
+    results = []
+    for max_cells in (0, 1, 200):  # one batch; every segment alone; groups of similar length
+        head = _head(kernels=[2, 3])
+        head.max_cells = max_cells
+        X, lengths_t = _batch(lengths, pad=100.0)
+        X.requires_grad_(True)
+        pointer, types = head(X, lengths_t)
+        inside = pointer > torch.finfo(pointer.dtype).min
+        (torch.log_softmax(pointer, -1).masked_fill(~inside, 0).sum() + types.pow(2).sum()).backward()
+        results.append((pointer, types, X.grad, head.n_attended))
+    one = results[0]
+    for pointer, types, grad, attended in results[1:]:
+        assert torch.allclose(pointer, one[0], atol=1e-5) and torch.allclose(types, one[1], atol=1e-5)
+        assert torch.allclose(grad, one[2], atol=1e-5)
+        assert attended == one[3] == sum(n * n for n in lengths)
 
 
 @pytest.mark.parametrize("kernels", [[2, 3], [3, 3, 3], [2, 2, 2]])
