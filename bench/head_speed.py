@@ -1,0 +1,134 @@
+"""Prediction speed of pipelines on one CPU thread, in words per CPU second, with variants of the heads (issue 15).
+
+    OMP_NUM_THREADS=1 python bench/head_speed.py MODEL... --dev /tmp/genia/dev.spacy [--variants fp32 int8]
+
+Each MODEL (a saved pipeline: trained, or initialized with ``bench/speed.py
+--init``) predicts the first ``--docs`` dev sentences, rebuilt from their words
+and sentence starts so that no annotation is reused, with ``nlp.pipe(batch_size=
+--batch-size)`` after a warm-up batch, in a fresh process per measurement. The
+figure is words per CPU second of that process (``time.process_time``), steadier
+than wall time on a shared machine. ``--repeat`` rounds alternate the models and
+variants, so that each ratio is taken in one sitting. Variants:
+
+* ``fp32``: the pipeline as saved;
+* ``int8``: the heads' ``nn.Linear``, ``nn.GRU`` and ``nn.LSTM`` layers quantized
+  to int8 on load (``torch.ao.quantization.quantize_dynamic``);
+* ``inference_mode``: the heads' forward passes under ``torch.inference_mode``
+  instead of thinc's ``no_grad``.
+
+``--profile`` prints cProfile's 35 costliest calls (by cumulative time) of one
+run instead. A pipeline holding a spancat has its threshold set above 1 (it
+writes no spans, as in ``bench/speed.py --init``).
+"""
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+VARIANTS = ("fp32", "int8", "inference_mode")
+
+
+def _apply_variant(nlp: Any, variant: str) -> None:
+    import torch
+    from thinc.shims.pytorch import PyTorchShim
+
+    if variant == "int8":
+        for _, pipe in nlp.pipeline:
+            model = getattr(pipe, "model", None)
+            if model is not None and model.has_ref("head"):
+                shim = model.get_ref("head").shims[0]
+                layers = {torch.nn.Linear, torch.nn.GRU, torch.nn.LSTM}
+                shim._model = torch.ao.quantization.quantize_dynamic(shim._model, layers, dtype=torch.qint8)
+    elif variant == "inference_mode":
+
+        def predict(self: Any, inputs: Any) -> Any:
+            self._model.eval()
+            with torch.inference_mode():
+                out = self._model(*inputs.args, **inputs.kwargs)
+            self._model.train()
+            return out
+
+        PyTorchShim.predict = predict  # type: ignore[method-assign]
+
+
+def measure(model: str, dev: str, variant: str, n_docs: int, batch_size: int, profile: bool) -> Dict[str, Any]:
+    """Load, apply the variant, warm up, then time nlp.pipe over the dev sentences (this process)."""
+    import spacy
+    import torch
+    from spacy.tokens import Doc, DocBin
+
+    torch.set_num_threads(1)
+    nlp = spacy.load(model)
+    for _, pipe in nlp.pipeline:
+        if "threshold" in getattr(pipe, "cfg", {}) and type(pipe).__name__ == "SpanCategorizer":
+            pipe.cfg["threshold"] = 1.1
+    _apply_variant(nlp, variant)
+    gold = list(DocBin().from_disk(dev).get_docs(nlp.vocab))[:n_docs]
+    docs = [Doc(nlp.vocab, words=[t.text for t in d], sent_starts=[bool(t.is_sent_start) for t in d]) for d in gold]
+    list(nlp.pipe(docs[:batch_size], batch_size=batch_size))  # warm-up
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    start = time.process_time()
+    list(nlp.pipe(docs, batch_size=batch_size))
+    cpu = time.process_time() - start
+    result: Dict[str, Any] = {"model": model, "variant": variant, "words": sum(len(d) for d in docs), "cpu_s": cpu}
+    result["words_per_cpu_s"] = result["words"] / cpu
+    if profiler:
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
+        result["profile"] = out.getvalue()
+    return result
+
+
+def _name(model: str) -> str:
+    """The pipeline's folder, with its parent when it is a model-best/-last/-tuned."""
+    path = Path(model)
+    return f"{path.parent.name}/{path.name}" if path.name.startswith("model-") else path.name
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--dev", required=True)
+    parser.add_argument("--variants", nargs="+", default=["fp32"], choices=VARIANTS)
+    parser.add_argument("--docs", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        model, variant = args.child
+        print(json.dumps(measure(model, args.dev, variant, args.docs, args.batch_size, args.profile)))
+        return
+    results: Dict[str, List[float]] = {}
+    for _ in range(1 if args.profile else args.repeat):
+        for model in args.models:
+            for variant in args.variants:
+                cmd = [sys.executable, __file__, *args.models[:1], "--dev", args.dev, "--docs", str(args.docs),
+                       "--batch-size", str(args.batch_size), "--child", model, variant]
+                cmd += ["--profile"] if args.profile else []
+                env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+                result = json.loads(out.strip().splitlines()[-1])
+                if args.profile:
+                    print(result["profile"])
+                results.setdefault(f"{_name(model)} {variant}", []).append(result["words_per_cpu_s"])
+                print(f"{_name(model)}\t{variant}\t{result['words_per_cpu_s']:,.0f} words per CPU s", flush=True)
+    print("\n| pipeline | variant | words per CPU s (each round) |\n|---|---|---|")
+    for key, speeds in results.items():
+        name, variant = key.rsplit(" ", 1)
+        print(f"| {name} | {variant} | {' / '.join(f'{s:,.0f}' for s in speeds)} |")
+
+
+if __name__ == "__main__":
+    main()
