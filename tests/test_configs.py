@@ -57,6 +57,16 @@ def test_configs_found():
     assert {"genia.cfg", "genia_locate_label.cfg", "genia_locate_label_cpu.cfg"} <= names
 
 
+@pytest.mark.parametrize("cfg_path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_a_detector_without_the_none_veto_has_a_threshold(cfg_path):
+    """With the veto off and a threshold of 0 every proposal is a span, and the dev score that picks
+    model-best during training is noise."""
+    config = load_config(cfg_path, interpolate=False)
+    for name, component in config["components"].items():
+        if component.get("decoder", {}).get("none_veto") is False:
+            assert float(component["threshold"]) > 0, f"{cfg_path.name}: {name}"
+
+
 def _tiny_config(cfg_path: Path, bert_dir: str, corpus: Path):
     config = load_config(cfg_path, interpolate=False)
     config["paths"]["train"] = str(corpus)
