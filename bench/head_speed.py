@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 VARIANTS = ("fp32", "int8", "inference_mode")
 
@@ -105,34 +105,32 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)  # measure MODEL with this variant
     args = parser.parse_args(argv)
     if args.child:
-        model, variant = args.child
-        print(json.dumps(measure(model, args.dev, variant, args.docs, args.batch_size, args.profile)))
+        print(json.dumps(measure(args.models[0], args.dev, args.child, args.docs, args.batch_size, args.profile)))
         return
-    results: Dict[str, List[float]] = {}
+    results: Dict[Tuple[str, str], List[float]] = {}
     for _ in range(1 if args.profile else args.repeat):
         for model in args.models:
             for variant in args.variants:
-                cmd = [sys.executable, __file__, *args.models[:1], "--dev", args.dev, "--docs", str(args.docs),
-                       "--batch-size", str(args.batch_size), "--child", model, variant]
+                cmd = [sys.executable, __file__, model, "--dev", args.dev, "--docs", str(args.docs),
+                       "--batch-size", str(args.batch_size), "--child", variant]
                 cmd += ["--profile"] if args.profile else []
                 env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if proc.returncode:  # a head that reads a layer's weights itself cannot take int8 layers
                     error = (proc.stderr.strip().splitlines() or ["?"])[-1]
                     print(f"{_name(model)}\t{variant}\tfailed: {error}", flush=True)
-                    results.setdefault(f"{_name(model)} {variant}", []).append(float("nan"))
+                    results.setdefault((_name(model), variant), []).append(float("nan"))
                     continue
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
                 if args.profile:
                     print(result["profile"])
-                results.setdefault(f"{_name(model)} {variant}", []).append(result["words_per_cpu_s"])
+                results.setdefault((_name(model), variant), []).append(result["words_per_cpu_s"])
                 print(f"{_name(model)}\t{variant}\t{result['words_per_cpu_s']:,.0f} words per CPU s", flush=True)
     print("\n| pipeline | variant | words per CPU s (each round) |\n|---|---|---|")
-    for key, speeds in results.items():
-        name, variant = key.rsplit(" ", 1)
+    for (name, variant), speeds in results.items():
         print(f"| {name} | {variant} | {' / '.join(f'{s:,.0f}' if s == s else 'failed' for s in speeds)} |")
 
 
