@@ -9,8 +9,12 @@ train-pipeline NAME --encoder ENCODER --output-root ROOT`` (its whole config:
 child process on one thread. When the child ends, the kernel's account of it
 (``os.wait4``) gives its peak resident set size, the largest RSS it ever had,
 and the bench writes it with the wall and CPU time to
-``ROOT/ENCODER/NAME/train_peak.json``. Arguments after ``--`` go to the
-training as config overrides.
+``ROOT/ENCODER/NAME/train_peak.json``. The child's output goes to ``train.log``
+beside it, and on Linux ``bench/rss_trace.py`` samples its RSS every
+``--every`` seconds into ``train_rss.csv`` there (against its CPU seconds and the
+logged step), which shows whether memory grows over the whole training rather
+than only its peak. Arguments after ``--`` go to the training as config
+overrides.
 
 A finished training is reused by ``train-pipeline``, so its peak cannot be
 measured again: the bench then prints the figures it wrote when it ran, and
@@ -23,9 +27,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rss_trace import trace  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PIPELINES = ["spancat", "span_finder", "locate_label", "boundary_offset", "proposer_regressor"]
@@ -46,15 +54,25 @@ def train_one(name: str, args: argparse.Namespace, extra: List[str]) -> Dict[str
         if (output / RESULT).exists():
             return json.loads((output / RESULT).read_text())
         raise SystemExit(f"{output} holds a finished training this bench did not measure: --force trains it again")
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "spacy_nested", "train-pipeline", name, "--encoder", args.encoder,
            "--output-root", str(args.output_root), "--paths.train", args.train, "--paths.dev", args.dev, *extra]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    output.mkdir(parents=True, exist_ok=True)
+    log = output / "train.log"
+    print(f"training {name}: {log}", flush=True)
+    with log.open("w") as handle:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    tracer = None
+    if sys.platform.startswith("linux"):
+        tracer = threading.Thread(target=trace, args=(proc.pid, output / "train_rss.csv", log, args.every), daemon=True)
+        tracer.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    if tracer is not None:
+        tracer.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise SystemExit(f"training {name} failed with exit status {proc.returncode}")
+        raise SystemExit(f"training {name} failed with exit status {proc.returncode}: see {log}")
     result = {
         "name": name,
         "encoder": args.encoder,
@@ -88,6 +106,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--output-root", type=Path, default=Path("training"))
     parser.add_argument("--encoder", default="cpu")
     parser.add_argument("--pipelines", nargs="*", default=PIPELINES, choices=PIPELINES)
+    parser.add_argument("--every", type=float, default=10.0, help="seconds between RSS samples (Linux)")
     parser.add_argument("--force", action="store_true", help="train again a run that already finished")
     parser.add_argument("--table", nargs="*", type=Path, help="print the table of earlier train_peak.json files")
     args = parser.parse_args(own)

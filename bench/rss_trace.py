@@ -1,0 +1,84 @@
+"""The RSS of a running process over time, as CSV (issue 17).
+
+    python bench/rss_trace.py PID OUT.csv [--log TRAINING_LOG] [--every 10]
+
+Every ``--every`` seconds until the process ends, one row: seconds since the
+trace began, the process's CPU seconds so far, its resident set size (MB) and,
+with ``--log``, the last training step that spaCy's log table shows (its
+second column; the table has a row per evaluation). The CPU seconds are the
+clock to read growth against: on one thread they advance with the updates,
+whatever else shares the machine. ``bench/train_peak.py`` runs this beside
+every training it measures; on its own it attaches to a training already
+running. Linux only (it reads ``/proc``).
+"""
+import argparse
+import csv
+import os
+import re
+import time
+from pathlib import Path
+from typing import Optional, Tuple
+
+ROW = re.compile(r"^\s*\d+\s+(\d+)\s")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+FIELDS = ["elapsed_s", "cpu_s", "rss_mb", "step"]
+
+
+def sample(pid: int) -> Optional[Tuple[float, float]]:
+    """(CPU seconds, RSS in MB) of ``pid``, or None once it has ended."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; utime, stime are fields 14, 15
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
+    if rss is None:  # a zombie has no memory left to report
+        return None
+    return cpu, rss / 1024
+
+
+def last_step(log: Optional[Path]) -> Optional[int]:
+    """The step of the last row of spaCy's training table in ``log``, if any."""
+    if log is None or not log.exists():
+        return None
+    step = None
+    for line in log.read_text(errors="replace").splitlines():
+        match = ROW.match(ANSI.sub("", line))
+        if match:
+            step = int(match.group(1))
+    return step
+
+
+def trace(pid: int, out: Path, log: Optional[Path] = None, every: float = 10.0) -> int:
+    """Append a row to ``out`` every ``every`` seconds while ``pid`` runs; the number of rows."""
+    start = time.perf_counter()
+    rows = 0
+    with out.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FIELDS)
+        while True:
+            now = sample(pid)
+            if now is None:
+                return rows
+            step = last_step(log)
+            writer.writerow([f"{time.perf_counter() - start:.0f}", f"{now[0]:.0f}", f"{now[1]:.0f}",
+                             "" if step is None else step])
+            handle.flush()
+            rows += 1
+            time.sleep(every)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pid", type=int)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--log", type=Path)
+    parser.add_argument("--every", type=float, default=10.0)
+    args = parser.parse_args()
+    print(f"{trace(args.pid, args.out, args.log, args.every)} rows in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
