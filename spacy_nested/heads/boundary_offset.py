@@ -55,8 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..codecs.boundary_offset import n_offset_labels
-from ..spans import length_groups
-from .layers import SequenceEncoder
+from .layers import SequenceEncoder, rows_by_length_group
 
 
 class BoundaryOffsetHead(nn.Module):
@@ -129,17 +128,18 @@ class BoundaryOffsetHead(nn.Module):
         if X.shape[0] == 0:
             return (X.new_zeros((0, self.n_offsets)) + 0 * self.types.sum(),)
         h_types, h_tokens = self._encode(X, lengths)
-        blocks: List[torch.Tensor] = [X.new_zeros(0)] * X.shape[0]
-        for group in length_groups(lengths.tolist(), self.max_cells):
+
+        def run(group: List[int]) -> Tuple[List[torch.Tensor]]:
             n = int(lengths[group[0]])
             self.n_padded_peak = max(self.n_padded_peak, self.n_labels * len(group) * n * n)
             idx = torch.as_tensor(group, device=X.device)
             logits = self._grid(h_types[idx], h_tokens[idx, :n], lengths[idx])
-            for row, b in enumerate(group):
-                m = int(lengths[b])
-                blocks[b] = logits[row, :, :m, :m].reshape(-1, self.n_offsets)
-        self.n_scored = sum(block.shape[0] for block in blocks)
-        return (torch.cat(blocks, dim=0),)
+            sizes = [int(lengths[b]) for b in group]
+            return ([logits[row, :, :m, :m].reshape(-1, self.n_offsets) for row, m in enumerate(sizes)],)
+
+        (cells,) = rows_by_length_group(lengths.tolist(), self.max_cells, run, [X.new_zeros((0, self.n_offsets))])
+        self.n_scored = cells.shape[0]
+        return (cells,)
 
     def _encode(self, X: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """H^Y (B, M, h) and H^X (B, N, h) (§3.1)."""

@@ -1,6 +1,10 @@
 """Building blocks shared by the heads (pure torch, no spaCy)."""
+from typing import Callable, List, Sequence
+
 import torch
 from torch import nn
+
+from ..spans import length_groups
 
 
 class MLP(nn.Module):
@@ -89,3 +93,28 @@ def pad_edges(h: torch.Tensor, lengths: torch.Tensor, left: torch.Tensor, right:
     is_right = positions == (lengths.unsqueeze(1) + 1)
     return torch.where(is_right.unsqueeze(-1), right.expand(B, N + 2, d), out)
 
+
+
+def rows_by_length_group(
+    lengths: List[int],
+    max_cells: int,
+    run: Callable[[List[int]], Sequence[Sequence[torch.Tensor]]],
+    empty: Sequence[torch.Tensor],
+) -> List[torch.Tensor]:
+    """Run a padded computation one length group at a time; its rows back in segment order.
+
+    ``run(group)`` computes the segments ``group`` (indices from ``spans.length_groups``,
+    longest first), padded to the group's longest, and returns for each of its outputs one
+    tensor of rows per member, in the group's order. The result holds, for each output, the
+    rows of every segment concatenated in segment order: what one batch padded to the
+    longest segment of all gives, with less padding. ``empty[k]`` stands for the rows of
+    output k of a segment that ``run`` gave none (zero rows of the right width).
+    ``max_cells`` 0 runs all segments as one group.
+    """
+    groups = length_groups(lengths, max_cells) if max_cells else [list(range(len(lengths)))]
+    rows = [[none] * len(lengths) for none in empty]
+    for group in groups:
+        for output, members in zip(rows, run(group)):
+            for b, member_rows in zip(group, members):
+                output[b] = member_rows
+    return [torch.cat(output) for output in rows]

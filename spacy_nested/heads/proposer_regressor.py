@@ -103,8 +103,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..codecs.proposer_regressor import pointer_table
-from ..spans import length_groups
-from .layers import MLP
+from .layers import MLP, rows_by_length_group
 
 # Padded query-key pairs (segments x the longest squared) of one length group; 0: one group.
 # With 20,000, 5,000 or 80,000, an update's added peak was 100-130 MB (module docstring);
@@ -219,21 +218,17 @@ class ProposerRegressorHead(nn.Module):
         lengths = lengths.to(device=X.device, dtype=torch.long)
         if X.shape[0] == 0 or int(lengths.max()) == 0:
             return self._empty(X)
-        groups = length_groups(lengths.tolist(), self.max_cells) if self.max_cells else [list(range(X.shape[0]))]
-        if len(groups) == 1:
-            pointer, types = self._forward_padded(X, lengths)
-        else:
-            pointers: List[torch.Tensor] = [X.new_zeros((0, self.n_pointer))] * X.shape[0]
-            types_: List[torch.Tensor] = [X.new_zeros((0, self.n_labels + 1))] * X.shape[0]
-            for group in groups:
-                idx = torch.as_tensor(group, device=X.device)
-                sizes = lengths[idx].tolist()
-                if not max(sizes):  # empty segments have no rows
-                    continue
-                g_pointer, g_types = self._forward_padded(X[idx], lengths[idx])
-                for b, p_rows, t_rows in zip(group, g_pointer.split(sizes), g_types.split(sizes)):
-                    pointers[b], types_[b] = p_rows, t_rows
-            pointer, types = torch.cat(pointers), torch.cat(types_)
+
+        def run(group: List[int]) -> Tuple[Sequence[torch.Tensor], ...]:
+            idx = torch.as_tensor(group, device=X.device)
+            sizes = lengths[idx].tolist()
+            if not max(sizes):  # empty segments have no rows
+                return ()
+            g_pointer, g_types = self._forward_padded(X[idx], lengths[idx])
+            return g_pointer.split(sizes), g_types.split(sizes)
+
+        empty = [X.new_zeros((0, self.n_pointer)), X.new_zeros((0, self.n_labels + 1))]
+        pointer, types = rows_by_length_group(lengths.tolist(), self.max_cells, run, empty)
         self.n_scored = pointer.numel()
         self.n_attended = int((lengths * lengths).sum())
         return pointer, types
