@@ -82,7 +82,8 @@ build_boundary_offset_model = head_architecture(
     ``cln_fusion`` are the authors' code-only extras; ``conv_dilations`` one
     entry per 3D conv layer (``[]`` = "w/o 3DConv"), stacked or parallel, added
     to or replacing the scores. ``max_cells`` bounds the padded cells of one
-    length group (speed/memory only; results do not depend on it).
+    length group (0: the batch is one group; speed/memory only, results do not
+    depend on it).
     """,
 )
 
