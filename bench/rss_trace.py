@@ -1,6 +1,7 @@
 """The RSS of a running process over time, as CSV (issue 17).
 
     python bench/rss_trace.py PID OUT.csv [--log TRAINING_LOG] [--every 10]
+    python bench/rss_trace.py --summary TRACE.csv...
 
 Every ``--every`` seconds until the process ends, one row: seconds since the
 trace began, the process's CPU seconds so far, its resident set size (MB) and,
@@ -10,6 +11,11 @@ clock to read growth against: on one thread they advance with the updates,
 whatever else shares the machine. ``bench/train_peak.py`` runs this beside
 every training it measures; on its own it attaches to a training already
 running. Linux only (it reads ``/proc``).
+
+``--summary`` reads traces back: the peak, and the growth of the RSS from
+update 200 on in % per 1,000 updates (``bench/train_memory.py``'s least-squares
+measure, the issue's target), where a reading's update is interpolated in CPU
+seconds between the logged steps.
 """
 import argparse
 import csv
@@ -17,7 +23,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 ROW = re.compile(r"^\s*\d+\s+(\d+)\s")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -70,13 +76,60 @@ def trace(pid: int, out: Path, log: Optional[Path] = None, every: float = 10.0) 
             time.sleep(every)
 
 
+def read(path: Path) -> List[Tuple[float, float, Optional[int]]]:
+    """(CPU seconds, RSS MB, logged step or None) per reading of a trace."""
+    with path.open(newline="") as handle:
+        return [(float(r["cpu_s"]), float(r["rss_mb"]), int(r["step"]) if r["step"] else None) for r in csv.DictReader(handle)]
+
+
+def updates(readings: List[Tuple[float, float, Optional[int]]]) -> List[float]:
+    """Each reading's update, interpolated in CPU seconds between the first readings of each logged
+    step (before the first and after the last, at the nearest stretch's rate)."""
+    anchors: List[Tuple[float, int]] = []
+    for cpu, _, step in readings:
+        if step is not None and (not anchors or step > anchors[-1][1]):
+            anchors.append((cpu, step))
+    if len(anchors) < 2:
+        return [float("nan")] * len(readings)
+    out = []
+    for cpu, _, _ in readings:
+        k = next((i for i in range(1, len(anchors) - 1) if cpu <= anchors[i][0]), len(anchors) - 1)
+        (c0, s0), (c1, s1) = anchors[k - 1], anchors[k]
+        out.append(s0 + (cpu - c0) * (s1 - s0) / (c1 - c0))
+    return out
+
+
+def summary(path: Path, after: int = 200) -> Dict[str, float]:
+    """Peak RSS, RSS at update ``after`` and at the end, growth from ``after`` on (%/1,000 updates)."""
+    from train_memory import growth
+
+    readings = read(path)
+    steps = updates(readings)
+    rows = [[step, rss] for step, (_, rss, _) in zip(steps, readings)]
+    later = [rss for step, rss in rows if step >= after]
+    return {
+        "peak_rss_mb": max(rss for _, rss, _ in readings),
+        "rss_at_after_mb": later[0] if later else float("nan"),
+        "rss_at_end_mb": readings[-1][1],
+        "updates": steps[-1],
+        "growth_pct_per_1k": growth(rows, after),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("pid", type=int)
-    parser.add_argument("out", type=Path)
+    parser.add_argument("--summary", nargs="+", type=Path, help="print the summary of these traces and exit")
+    parser.add_argument("pid", type=int, nargs="?")
+    parser.add_argument("out", type=Path, nargs="?")
     parser.add_argument("--log", type=Path)
     parser.add_argument("--every", type=float, default=10.0)
     args = parser.parse_args()
+    if args.summary:
+        for path in args.summary:
+            print(path, {k: round(v, 1) for k, v in summary(path).items()})
+        return
+    if args.pid is None or args.out is None:
+        parser.error("PID and OUT are required")
     print(f"{trace(args.pid, args.out, args.log, args.every)} rows in {args.out}")
 
 
