@@ -13,9 +13,12 @@ every training it measures; on its own it attaches to a training already
 running. Linux only (it reads ``/proc``).
 
 ``--summary`` reads traces back: the peak, and the growth of the RSS from
-update 200 on in % per 1,000 updates (``bench/train_memory.py``'s least-squares
-measure, the issue's target), where a reading's update is interpolated in CPU
-seconds between the logged steps.
+update ``--after`` (200) on in % per 1,000 updates (``bench/train_memory.py``'s
+least-squares measure, the issue's target), where a reading's update is
+interpolated in CPU seconds between the logged steps. The CPU configs' batches
+grow from 100 to 1,000 words over the first 2,303 updates (``compounding.v1``),
+so only from there on does a training hold the batch size constant as
+``train_memory.py`` does.
 """
 import argparse
 import csv
@@ -119,6 +122,7 @@ def summary(path: Path, after: int = 200) -> Dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--summary", nargs="+", type=Path, help="print the summary of these traces and exit")
+    parser.add_argument("--after", type=int, default=200, help="--summary: growth from this update on")
     parser.add_argument("pid", type=int, nargs="?")
     parser.add_argument("out", type=Path, nargs="?")
     parser.add_argument("--log", type=Path)
@@ -126,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.summary:
         for path in args.summary:
-            print(path, {k: round(v, 1) for k, v in summary(path).items()})
+            print(path, {k: round(v, 1) for k, v in summary(path, args.after).items()})
         return
     if args.pid is None or args.out is None:
         parser.error("PID and OUT are required")
