@@ -9,12 +9,15 @@ from typer.testing import CliRunner
 from spacy_nested.__main__ import app
 from spacy_nested.workflow import (
     CONFIGS,
+    ENCODERS,
+    SMOKE,
     THRESHOLD_PIPES,
     TOK2VEC_LOSS_NOTE,
     TRAINED,
     TUNED,
     config_path,
     selected,
+    smoke_overrides,
     train_pipeline,
     tune_threshold,
 )
@@ -69,6 +72,36 @@ def test_skipped_pipeline_and_bad_encoder_from_the_command_line(tmp_path):
     assert result.exit_code == 0 and "skipped" in result.output
     result = runner.invoke(app, ["train-pipeline", "spancat", "--encoder", "gpu", "--output-root", str(tmp_path)])
     assert result.exit_code == 1 and "Error: unknown encoder 'gpu'" in result.stderr
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_the_smoke_shortens_each_config_s_own_schedule(name, encoder):
+    """--smoke: a transformer config keeps its warm-up and decay, peaking at the smoke's rate at 10% of the
+    smoke's steps and reaching 0 at its end (the tok2vec smoke's flat 0.01 made MiniLM predict nothing)."""
+    import itertools
+
+    from spacy.util import load_config, registry
+
+    smoke = SMOKE[encoder][name]
+    config = load_config(REPO / config_path(name, encoder), overrides=smoke_overrides(name, encoder, REPO / "configs"))
+    assert config["training"]["max_steps"] == config["training"]["eval_frequency"] == smoke.steps
+    rate = registry.resolve({"rate": config["training"]["optimizer"]["learn_rate"]})["rate"]
+    if encoder == "cpu":
+        assert rate == smoke.learn_rate
+        return
+    rates = list(itertools.islice(rate, smoke.steps + 1))
+    assert max(rates) == pytest.approx(smoke.learn_rate) == rates[smoke.steps // 10]
+    assert rates[0] < rates[smoke.steps // 10] and rates[smoke.steps] == 0
+
+
+def test_smoke_and_extra_overrides_reach_the_training_from_the_command_line(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr("spacy_nested.workflow.train_pipeline", lambda *args: seen.update(args[4]))
+    args = ["train-pipeline", "locate_label", "--encoder", "minilm", "--output-root", str(tmp_path)]
+    result = CliRunner().invoke(app, [*args, "--training.max_steps", "7", "--smoke"])  # project.yml's order
+    assert result.exit_code == 0, result.output
+    assert seen == {**smoke_overrides("locate_label", "minilm", REPO / "configs"), "training.max_steps": 7}
 
 
 @pytest.fixture(scope="module")
