@@ -128,15 +128,17 @@ def test_killed_run_resumes_to_the_uninterrupted_output(model, tmp_path, output_
     assert not list(out.parent.glob("**/*.tmp")) and not list(out.parent.glob("**/.*.tmp"))
 
 
-def test_dask_local_cluster_gives_the_single_machine_output(model, tmp_path):
-    pytest.importorskip("distributed")
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_two_processes_or_a_local_cluster_give_the_one_process_output(model, tmp_path, engine):
+    if engine == "dask":
+        pytest.importorskip("distributed")
     inp = _jsonl(tmp_path / "in.jsonl", 23)
     lines = inp.read_text().splitlines()
     lines[9] = "not json"
     inp.write_text("\n".join(lines) + "\n")
     args = ["--piece-size", "5", "--skip-invalid"]
     assert _run(model, inp, tmp_path / "local.jsonl", *args).exit_code == 0
-    result = _run(model, inp, tmp_path / "cluster.jsonl", *args, "--engine", "dask", "--n-process", "2")
+    result = _run(model, inp, tmp_path / "cluster.jsonl", *args, "--engine", engine, "--n-process", "2")
     assert result.exit_code == 0, result.output
     assert _read(tmp_path / "cluster.jsonl") == _read(tmp_path / "local.jsonl")
     assert len(_read(tmp_path / "cluster.jsonl")) == 22
