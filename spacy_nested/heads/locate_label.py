@@ -6,9 +6,9 @@ training time the candidates are the positives plus sampled negatives (built
 on the spaCy side, ``codecs/locate_label.py``); at inference, all seeds.
 
 Output tuple:
-``filter_logits`` (K,), ``offsets`` (K, 2), ``cls_logits`` (K', M+1) with
-class 0 = None, ``cls_index`` (K',) the candidate each classifier row belongs
-to, and ``adjusted`` (K', 2) the span the classifier saw.
+``filter_logits`` (K,), ``offsets`` (K', 2), ``cls_logits`` (K', M+1) with
+class 0 = None, ``keep`` (K',) the candidate each of these rows belongs to, and
+``adjusted`` (K', 2) the span the classifier saw. While training K' = K.
 
 Choices and deviations (paper first, then the authors' code; docs/locate_label.md#deviations):
 
@@ -24,7 +24,10 @@ Choices and deviations (paper first, then the authors' code; docs/locate_label.m
 * Filter (eq. 3): a single sigmoid logit, as in the paper (the code uses a
   2-way softmax). **At inference the regressor and classifier run only on the
   seeds the filter keeps** (p > ``filter_threshold``; default 1/6, the code's
-  rule p_ent > p_none/5); the code scores every seed.
+  rule p_ent > p_none/5); the code scores every seed. The filter's and the
+  regressor's max-pools are one (the same seeds), and at inference each MLP's
+  first layer projects the boundary words once per token, not once per seed
+  (``layers.MLP.forward_parts``: the same function up to float rounding).
 * Regressor (eq. 5): linear offsets, so boundaries move both ways (the code's
   sigmoid×N cannot move left). Adjustment (eqs. 6–7): ``floor(t + 1/2)``
   (the code rounds half-to-even) and clamping to the segment; a span that
@@ -90,31 +93,41 @@ class LocateLabelHead(nn.Module):
         # Position p + 1 of h_pad holds token p; 0 and length + 1 hold the sentinels.
         h_pad = pad_edges(h, lengths, self.sentinels[0], self.sentinels[1])
         seg, starts, ends = cands[:, 0], cands[:, 1], cands[:, 2]
-        filter_logits = self._filter(h, h_pad, seg, starts, ends)
-        offsets = self._regress(h, h_pad, seg, starts, ends)
+        pooled = self.pool(h, seg, starts, ends)  # shared by the filter and the regressor
+        filter_logits = self._filter(pooled, h_pad, seg, starts, ends)
         keep = self._kept(filter_logits)
-        adjusted = adjust_spans(starts[keep], ends[keep], offsets[keep], lengths[seg[keep]])
-        cls_logits = self.classifier(self._inner(h, h_pad, seg[keep], adjusted[:, 0], adjusted[:, 1]))
+        if keep.shape[0] < seg.shape[0]:  # inference: the seeds the filter drops are not regressed either
+            pooled, seg, starts, ends = pooled[keep], seg[keep], starts[keep], ends[keep]
+        offsets = self._regress(pooled, h_pad, seg, starts, ends)
+        adjusted = adjust_spans(starts, ends, offsets, lengths[seg])
+        kept_seg, new_starts, new_ends = seg, adjusted[:, 0], adjusted[:, 1]
+        cls_logits = self.classifier.forward_parts(
+            self.pool(h, kept_seg, new_starts, new_ends), h_pad, self._inner(kept_seg, new_starts, new_ends)
+        )
         self.n_scored, self.n_classified = int(cands.shape[0]), int(cls_logits.shape[0])
         return filter_logits, offsets, cls_logits, keep, adjusted
 
-    def _inner(self, h, h_pad, seg, starts, ends) -> torch.Tensor:
-        """[maxpool(h[s:e]); h_s; h_{e-1}] (eqs. 1–2 and 8–9)."""
-        return torch.cat([self.pool(h, seg, starts, ends), h_pad[seg, starts + 1], h_pad[seg, ends]], dim=-1)
+    # A span's representation is [maxpool(h[s:e]); two boundary words of h_pad]; each MLP
+    # takes the pooled part and the rows of h_pad where its boundary words sit.
+    @staticmethod
+    def _inner(seg, starts, ends) -> Tuple[Tuple[torch.Tensor, torch.Tensor], ...]:
+        """Rows of h_s and h_{e-1}: [maxpool(h[s:e]); h_s; h_{e-1}] (eqs. 1–2 and 8–9)."""
+        return (seg, starts + 1), (seg, ends)
 
-    def _outer(self, h, h_pad, seg, starts, ends) -> torch.Tensor:
-        """[maxpool(h[s:e]); h_{s-1}; h_e] (eq. 4)."""
-        return torch.cat([self.pool(h, seg, starts, ends), h_pad[seg, starts], h_pad[seg, ends + 1]], dim=-1)
+    @staticmethod
+    def _outer(seg, starts, ends) -> Tuple[Tuple[torch.Tensor, torch.Tensor], ...]:
+        """Rows of h_{s-1} and h_e: [maxpool(h[s:e]); h_{s-1}; h_e] (eq. 4)."""
+        return (seg, starts), (seg, ends + 1)
 
-    def _filter(self, h, h_pad, seg, starts, ends) -> torch.Tensor:
+    def _filter(self, pooled, h_pad, seg, starts, ends) -> torch.Tensor:
         if self.filter is None:
-            return h.new_zeros(seg.shape[0]) + 0 * self.sentinels.sum()
-        return self.filter(self._inner(h, h_pad, seg, starts, ends)).squeeze(-1)
+            return pooled.new_zeros(seg.shape[0]) + 0 * self.sentinels.sum()
+        return self.filter.forward_parts(pooled, h_pad, self._inner(seg, starts, ends)).squeeze(-1)
 
-    def _regress(self, h, h_pad, seg, starts, ends) -> torch.Tensor:
+    def _regress(self, pooled, h_pad, seg, starts, ends) -> torch.Tensor:
         if self.regressor is None:
-            return h.new_zeros((seg.shape[0], 2)) + 0 * self.sentinels.sum()
-        return self.regressor(self._outer(h, h_pad, seg, starts, ends))
+            return pooled.new_zeros((seg.shape[0], 2)) + 0 * self.sentinels.sum()
+        return self.regressor.forward_parts(pooled, h_pad, self._outer(seg, starts, ends))
 
     def _kept(self, filter_logits: torch.Tensor) -> torch.Tensor:
         """Indices of the candidates the classifier sees: all while training."""

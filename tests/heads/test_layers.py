@@ -2,7 +2,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_nested.heads.layers import SequenceEncoder, SpanMaxPool, pad_edges
+from spacy_nested.heads.layers import MLP, SequenceEncoder, SpanMaxPool, pad_edges
 
 
 @settings(max_examples=30, deadline=None)
@@ -44,3 +44,31 @@ def test_sequence_encoder_ignores_padding():
     padded = torch.cat([x, torch.randn(1, 7, 4)], dim=1)
     batched = enc(torch.cat([padded, torch.randn(1, 12, 4)]), torch.tensor([5, 12]))
     assert torch.allclose(alone[0], batched[0, :5], atol=1e-6)
+
+
+def _mlp_parts(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    mlp = MLP(5 + 2 * 3, 7, 2, dropout=0.5)
+    table = torch.randn(2, 6, 3, generator=g)
+    dense = torch.randn(9, 5, generator=g)
+    rows = [(torch.randint(0, 2, (9,), generator=g), torch.randint(0, 6, (9,), generator=g)) for _ in range(2)]
+    concatenated = torch.cat([dense, table[rows[0]], table[rows[1]]], dim=-1)
+    return mlp, dense, table, rows, concatenated
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_mlp_forward_parts_is_the_mlp_on_the_concatenation_at_inference(seed):
+    mlp, dense, table, rows, concatenated = _mlp_parts(seed)
+    mlp.eval()
+    assert torch.allclose(mlp.forward_parts(dense, table, rows), mlp(concatenated), atol=1e-5)
+
+
+def test_mlp_forward_parts_keeps_per_candidate_dropout_while_training():
+    mlp, dense, table, rows, concatenated = _mlp_parts(0)
+    mlp.train()
+    torch.manual_seed(1)
+    parts = mlp.forward_parts(dense, table, rows)
+    torch.manual_seed(1)
+    assert torch.equal(parts, mlp(concatenated))  # the same dropout masks: the concatenation's
