@@ -276,12 +276,15 @@ class OffsetConv3d(nn.Module):
         if not self.dilations:
             return scores
         mask = valid[:, None, None].to(scores.dtype)  # (B, 1, 1, n, n)
-        x = self.dropout(scores.permute(0, 4, 1, 2, 3) * mask)
-        x = F.gelu(self.base(x)) * mask
+        # Channels (labels) last in memory: torch's CPU kernels for these convolutions run
+        # 4x faster on that layout than on the strided one the permute and mask give, with
+        # the same results (issue 15).
+        x = self.dropout(scores.permute(0, 4, 1, 2, 3) * mask).contiguous(memory_format=torch.channels_last_3d)
+        x = (F.gelu(self.base(x)) * mask).contiguous(memory_format=torch.channels_last_3d)
         outputs: List[torch.Tensor] = []
         for conv in self.dilated:
             q = F.gelu(conv(x if not self.stacked or not outputs else outputs[-1])) * mask
-            outputs.append(q)
+            outputs.append(q.contiguous(memory_format=torch.channels_last_3d))
         refined = self.project(torch.cat(outputs, dim=1).permute(0, 2, 3, 4, 1))
         return scores + refined if self.residual else refined
 
