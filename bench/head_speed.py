@@ -16,6 +16,12 @@ variants, so that each ratio is taken in one sitting. Variants:
 * ``inference_mode``: the heads' forward passes under ``torch.inference_mode``
   instead of thinc's ``no_grad``.
 
+``--code DIR...`` measures other versions of the code as well, alternating with
+this one: each DIR is a checkout of the repository (``git worktree add /tmp/before
+REV``), put first on the child's ``PYTHONPATH``. The bench then checks that each
+version predicts the same spans as this one and gives the largest score difference,
+so a change that should only be faster is measured and checked in one sitting.
+
 A variant that fails (a head reading a quantized layer's weights itself) is
 reported with its error and left out. ``--profile`` prints cProfile's 35 costliest calls (by cumulative time) of one
 run instead. A pipeline holding a spancat has its threshold set above 1 (it
@@ -59,6 +65,25 @@ def _apply_variant(nlp: Any, variant: str) -> None:
         PyTorchShim.predict = predict  # type: ignore[method-assign]
 
 
+def predictions(docs: List[Any]) -> List[List[Any]]:
+    """Every span group of every doc: (start, end, label, score) per span."""
+    out = []
+    for doc in docs:
+        for key, group in sorted(doc.spans.items()):
+            scores = group.attrs.get("scores")
+            spans = [[s.start, s.end, s.label_, None if scores is None else float(scores[i])] for i, s in enumerate(group)]
+            out.append([key, spans])
+    return out
+
+
+def compare(reference: List[List[Any]], other: List[List[Any]]) -> str:
+    """How ``other``'s predictions differ from ``reference``'s."""
+    groups = sum(1 for (_, a), (_, b) in zip(reference, other) if [x[:3] for x in a] != [x[:3] for x in b])
+    gaps = [abs(x[3] - y[3]) for (_, a), (_, b) in zip(reference, other) for x, y in zip(a, b) if x[3] is not None]
+    spans = sum(len(a) for _, a in reference)
+    return f"{spans} spans, {groups} span groups differ, largest score difference {max(gaps, default=0.0):.1e}"
+
+
 def measure(model: str, dev: str, variant: str, n_docs: int, batch_size: int, profile: bool) -> Dict[str, Any]:
     """Load, apply the variant, warm up, then time nlp.pipe over the dev sentences (this process)."""
     import spacy
@@ -69,7 +94,7 @@ def measure(model: str, dev: str, variant: str, n_docs: int, batch_size: int, pr
     nlp = spacy.load(model)
     for _, pipe in nlp.pipeline:
         if "threshold" in getattr(pipe, "cfg", {}) and type(pipe).__name__ == "SpanCategorizer":
-            pipe.cfg["threshold"] = 1.1
+            getattr(pipe, "cfg")["threshold"] = 1.1
     _apply_variant(nlp, variant)
     gold = list(DocBin().from_disk(dev).get_docs(nlp.vocab))[:n_docs]
     docs = [Doc(nlp.vocab, words=[t.text for t in d], sent_starts=[bool(t.is_sent_start) for t in d]) for d in gold]
@@ -78,9 +103,10 @@ def measure(model: str, dev: str, variant: str, n_docs: int, batch_size: int, pr
     if profiler:
         profiler.enable()
     start = time.process_time()
-    list(nlp.pipe(docs, batch_size=batch_size))
+    predicted = list(nlp.pipe(docs, batch_size=batch_size))
     cpu = time.process_time() - start
     result: Dict[str, Any] = {"model": model, "variant": variant, "words": sum(len(d) for d in docs), "cpu_s": cpu}
+    result["predictions"] = predictions(predicted)
     result["words_per_cpu_s"] = result["words"] / cpu
     if profiler:
         profiler.disable()
@@ -105,33 +131,45 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--code", nargs="+", default=[], help="checkouts of other versions to measure too")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)  # measure MODEL with this variant
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(measure(args.models[0], args.dev, args.child, args.docs, args.batch_size, args.profile)))
         return
     results: Dict[Tuple[str, str], List[float]] = {}
+    reference: Dict[Tuple[str, str], List[List[Any]]] = {}
+    checks: Dict[Tuple[str, str], str] = {}
     for _ in range(1 if args.profile else args.repeat):
         for model in args.models:
             for variant in args.variants:
-                cmd = [sys.executable, __file__, model, "--dev", args.dev, "--docs", str(args.docs),
-                       "--batch-size", str(args.batch_size), "--child", variant]
-                cmd += ["--profile"] if args.profile else []
-                env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-                if proc.returncode:  # a head that reads a layer's weights itself cannot take int8 layers
-                    error = (proc.stderr.strip().splitlines() or ["?"])[-1]
-                    print(f"{_name(model)}\t{variant}\tfailed: {error}", flush=True)
-                    results.setdefault((_name(model), variant), []).append(float("nan"))
-                    continue
-                result = json.loads(proc.stdout.strip().splitlines()[-1])
-                if args.profile:
-                    print(result["profile"])
-                results.setdefault((_name(model), variant), []).append(result["words_per_cpu_s"])
-                print(f"{_name(model)}\t{variant}\t{result['words_per_cpu_s']:,.0f} words per CPU s", flush=True)
-    print("\n| pipeline | variant | words per CPU s (each round) |\n|---|---|---|")
-    for (name, variant), speeds in results.items():
-        print(f"| {name} | {variant} | {' / '.join(f'{s:,.0f}' if s == s else 'failed' for s in speeds)} |")
+                for code in ["", *args.code]:
+                    label = variant + (f" @ {Path(code).name}" if code else "")
+                    cmd = [sys.executable, __file__, model, "--dev", args.dev, "--docs", str(args.docs),
+                           "--batch-size", str(args.batch_size), "--child", variant]  # fmt: skip
+                    cmd += ["--profile"] if args.profile else []
+                    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+                    if code:
+                        env["PYTHONPATH"] = os.pathsep.join([str(Path(code).resolve()), env.get("PYTHONPATH", "")])
+                    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                    if proc.returncode:  # a head that reads a layer's weights itself cannot take int8 layers
+                        error = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                        print(f"{_name(model)}\t{label}\tfailed: {error}", flush=True)
+                        results.setdefault((_name(model), label), []).append(float("nan"))
+                        continue
+                    result = json.loads(proc.stdout.strip().splitlines()[-1])
+                    if args.profile:
+                        print(result["profile"])
+                    if not code:
+                        reference[(model, variant)] = result["predictions"]
+                    elif (model, variant) in reference:
+                        checks[(_name(model), label)] = compare(reference[(model, variant)], result["predictions"])
+                    results.setdefault((_name(model), label), []).append(result["words_per_cpu_s"])
+                    print(f"{_name(model)}\t{label}\t{result['words_per_cpu_s']:,.0f} words per CPU s", flush=True)
+    print("\n| pipeline | variant | words per CPU s (each round) | predictions against this code |\n|---|---|---|---|")
+    for (name, label), speeds in results.items():
+        cells = " / ".join(f"{s:,.0f}" if s == s else "failed" for s in speeds)
+        print(f"| {name} | {label} | {cells} | {checks.get((name, label), '')} |")
 
 
 if __name__ == "__main__":
