@@ -265,6 +265,24 @@ def write_pieces(
     return written
 
 
+def count_records(path: Path) -> int:
+    """How many input records ``path`` holds (valid or not): lines of text and JSONL, docs of a DocBin."""
+    total = 0
+    for file in input_files(path):
+        if file.suffix == ".spacy":
+            total += len(DocBin().from_disk(file))
+        else:
+            with file.open("rb") as lines:
+                total += sum(1 for _ in lines)
+    return total
+
+
+def progress_bar(input_path: Path, start: int, enabled: bool) -> tqdm:
+    """Docs/s and the ETA on a terminal (counting the input first); nothing when disabled."""
+    total = max(count_records(input_path) - start, 0) if enabled else None
+    return tqdm(unit="docs", total=total, disable=not enabled)
+
+
 def annotate(
     nlp: Language,
     input_path: Path,
@@ -293,7 +311,7 @@ def annotate(
     pieces, done = started
     todo = pending_records(read_records(input_path, text_key, nlp, skipped), done * piece_size)
     groups = group_pieces(todo, lambda record: record.index, piece_size, done)
-    with tqdm(unit="docs", disable=not progress) as bar:
+    with progress_bar(input_path, done * piece_size, progress) as bar:
         if n_process <= 1:
             here = lambda records: _Done(annotate_piece(nlp, records, spans_key, batch_size))  # noqa: E731
             written = write_pieces(pieces, groups, here, 1, bar)
@@ -354,6 +372,7 @@ def annotate_cli(
             written = annotate_on_dask(
                 model, input_path, output, scheduler=scheduler, n_workers=n_process, text_key=text_key,
                 spans_key=spans_key, batch_size=batch_size, piece_size=piece_size, resume=resume, skipped=skipped,
+                progress=sys.stderr.isatty(),
             )  # fmt: skip
         elif engine == "local":
             written = annotate(

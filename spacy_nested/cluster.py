@@ -21,7 +21,16 @@ from typing import Any, Dict, List, Optional
 import spacy
 from spacy.language import Language
 
-from .annotate import Record, annotate_piece, group_pieces, open_pieces, pending_records, read_records, write_pieces
+from .annotate import (
+    Record,
+    annotate_piece,
+    group_pieces,
+    open_pieces,
+    pending_records,
+    progress_bar,
+    read_records,
+    write_pieces,
+)
 from .formats.errors import Skipped
 
 
@@ -48,6 +57,7 @@ def annotate_on_dask(
     piece_size: int = 1000,
     resume: bool = False,
     skipped: Optional[Skipped] = None,
+    progress: bool = False,
 ) -> int:
     """``annotate.annotate`` on a Dask cluster (module docstring); returns records written."""
     from distributed import Client, LocalCluster
@@ -60,13 +70,13 @@ def annotate_on_dask(
     todo = pending_records(read_records(input_path, text_key, reader, skipped), done * piece_size)
     groups = group_pieces(todo, lambda record: record.index, piece_size, done)
     cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True)
-    with Client(scheduler or cluster) as client:
+    with Client(scheduler or cluster) as client, progress_bar(input_path, done * piece_size, progress) as bar:
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})))  # pieces in flight
 
         def submit(records: List[Record]) -> Any:
             return client.submit(annotate_model_piece, model, records, spans_key, batch_size, pure=False)
 
-        written = write_pieces(pieces, groups, submit, window)
+        written = write_pieces(pieces, groups, submit, window, bar)
     if cluster is not None:
         cluster.close()
     pieces.finish()

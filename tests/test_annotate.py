@@ -10,6 +10,8 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_nested.__main__ import app
+from spacy_nested.annotate import count_records, progress_bar, read_records
+from spacy_nested.formats.errors import Skipped
 
 from .pipeline.nested_fixture import SENTENCES, build_nlp, make_examples, train
 
@@ -99,6 +101,8 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     import spacy_nested.annotate as annotate
     from spacy_nested.__main__ import app
+from spacy_nested.annotate import count_records, progress_bar, read_records
+from spacy_nested.formats.errors import Skipped
     calls = {"n": 0}
     real_replace = os.replace
     def replace(src, dst):
@@ -142,3 +146,17 @@ def test_two_processes_or_a_local_cluster_give_the_one_process_output(model, tmp
     assert result.exit_code == 0, result.output
     assert _read(tmp_path / "cluster.jsonl") == _read(tmp_path / "local.jsonl")
     assert len(_read(tmp_path / "cluster.jsonl")) == 22
+
+
+def test_the_progress_bar_counts_every_input_record_for_its_eta(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text("one\n\nthree")  # an empty line is a record; so is a last line without newline
+    _jsonl(folder / "b.jsonl", 4).write_text(_jsonl(folder / "b.jsonl", 4).read_text() + "not json\n")
+    nlp = build_nlp("locate_label_ner")
+    DocBin(docs=[nlp.make_doc(t) for t in TEXTS[:2]]).to_disk(folder / "c.spacy")
+    assert count_records(folder) == 3 + 5 + 2 == len(list(read_records(folder, "text", nlp, Skipped(skip_invalid=True))))
+    with progress_bar(folder, 4, enabled=True) as bar:
+        assert bar.total == 6  # what a resumed run still has to do
+    with progress_bar(folder, 0, enabled=False) as bar:
+        assert bar.total is None  # in a pipe nothing is counted
