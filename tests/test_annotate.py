@@ -101,8 +101,6 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     import spacy_nested.annotate as annotate
     from spacy_nested.__main__ import app
-from spacy_nested.annotate import count_records, progress_bar, read_records
-from spacy_nested.formats.errors import Skipped
     calls = {"n": 0}
     real_replace = os.replace
     def replace(src, dst):
