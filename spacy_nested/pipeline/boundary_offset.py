@@ -32,7 +32,7 @@ from thinc.api import Model
 
 from ..codecs import boundary_offset as codec
 from ..heads.losses import BoundaryOffsetLoss, cell_cross_entropy
-from ..spans import ScoredSpans, Segment, softmax, split_rows
+from ..spans import ScoredSpans, Segment
 from .base import WINDOWED_DEFAULT_CONFIG, Extras, GoldSpans, NestedSpanDetector, register_detector
 
 DEFAULT_CONFIG = """
@@ -117,10 +117,8 @@ class BoundaryOffsetNER(NestedSpanDetector):
 
     def decode(self, outputs: Sequence[numpy.ndarray], extras: Extras, segments: Sequence[Segment]) -> List[ScoredSpans]:
         (logits,) = outputs
-        M, S = len(self.labels), self.max_offset
         lengths = [e - s for _, s, e in segments]
-        blocks = split_rows(logits, [M * n * n for n in lengths])
-        return [self.decoder(softmax(block.reshape(M, n, n, -1)), S, self.threshold) for block, n in zip(blocks, lengths)]
+        return self.decoder.segments(logits, lengths, len(self.labels), self.max_offset, self.threshold)
 
 
 make_boundary_offset_ner = register_detector(
