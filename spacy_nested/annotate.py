@@ -26,6 +26,7 @@ once the input is fixed); with ``--skip-invalid`` the line is skipped and listed
 ``spacy apply`` also runs these pipelines; this command adds resuming, pass-through fields,
 character-offset records and the scores.
 """
+
 import json
 import os
 import shutil
@@ -33,9 +34,25 @@ import sys
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple, TypeVar, Union
+from typing import (
+    Any,
+    Callable,
+    ContextManager,
+    Deque,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import spacy
 import typer
@@ -77,9 +94,7 @@ def input_files(path: Path) -> List[Path]:
     return [path]
 
 
-def read_records(
-    path: Path, text_key: str, nlp: Language, skipped: Optional[Skipped] = None
-) -> Iterator[Optional[Record]]:
+def read_records(path: Path, text_key: str, nlp: Language, skipped: Optional[Skipped] = None) -> Iterator[Optional[Record]]:
     """Every input record in input order across the files of ``path`` (None: a skipped line).
 
     A skipped line keeps its place in the numbering, so the pieces of a resumed run hold the
@@ -284,6 +299,49 @@ def progress_bar(input_path: Path, start: int, enabled: bool) -> tqdm:
     return tqdm(unit="docs", total=total, disable=not enabled)
 
 
+Submit = Callable[[List[Record]], Result]
+Engine = ContextManager[Tuple[Submit, int]]  # entered: how to submit a piece, and how many in flight
+
+
+def annotate_with(
+    engine: Engine,
+    reader: Language,
+    input_path: Path,
+    output: Path,
+    *,
+    text_key: str = "text",
+    piece_size: int = 1000,
+    resume: bool = False,
+    skipped: Optional[Skipped] = None,
+    progress: bool = False,
+) -> int:
+    """Annotate every record of ``input_path`` into ``output`` on ``engine``; returns records written.
+
+    The run of every engine: checks ``output`` before the engine starts, reads the pending
+    records with ``reader``'s vocab, groups them into pieces and writes each in order.
+    """
+    started = open_pieces(output, resume)
+    if started is None:
+        return 0
+    pieces, done = started
+    todo = pending_records(read_records(input_path, text_key, reader, skipped), done * piece_size)
+    groups = group_pieces(todo, lambda record: record.index, piece_size, done)
+    with engine as (submit, window), progress_bar(input_path, done * piece_size, progress) as bar:
+        written = write_pieces(pieces, groups, submit, window, bar)
+    pieces.finish()
+    return written
+
+
+@contextmanager
+def local_engine(nlp: Language, spans_key: str, batch_size: int, n_process: int) -> Iterator[Tuple[Submit, int]]:
+    """This process (``n_process`` 1), or a pool of worker processes that each get ``nlp`` once."""
+    if n_process <= 1:
+        yield (lambda records: _Done(annotate_piece(nlp, records, spans_key, batch_size))), 1
+        return
+    with ProcessPoolExecutor(n_process, initializer=_hold_pipeline, initargs=(nlp,)) as pool:
+        yield (lambda records: pool.submit(_annotate_in_worker, records, spans_key, batch_size)), 2 * n_process
+
+
 def annotate(
     nlp: Language,
     input_path: Path,
@@ -306,22 +364,11 @@ def annotate(
     each msgpack load scanning the installed packages' entry points through ``srsly``) made
     two processes slower than one (span_finder + spancat on 20,032 words: 29.5 s against 19.4).
     """
-    started = open_pieces(output, resume)
-    if started is None:
-        return 0
-    pieces, done = started
-    todo = pending_records(read_records(input_path, text_key, nlp, skipped), done * piece_size)
-    groups = group_pieces(todo, lambda record: record.index, piece_size, done)
-    with progress_bar(input_path, done * piece_size, progress) as bar:
-        if n_process <= 1:
-            here = lambda records: _Done(annotate_piece(nlp, records, spans_key, batch_size))  # noqa: E731
-            written = write_pieces(pieces, groups, here, 1, bar)
-        else:
-            with ProcessPoolExecutor(n_process, initializer=_hold_pipeline, initargs=(nlp,)) as pool:
-                in_worker = lambda records: pool.submit(_annotate_in_worker, records, spans_key, batch_size)  # noqa: E731
-                written = write_pieces(pieces, groups, in_worker, 2 * n_process, bar)
-    pieces.finish()
-    return written
+    engine = local_engine(nlp, spans_key, batch_size, n_process)
+    return annotate_with(
+        engine, nlp, input_path, output, text_key=text_key, piece_size=piece_size, resume=resume,
+        skipped=skipped, progress=progress,
+    )  # fmt: skip
 
 
 class _Done:
@@ -387,7 +434,7 @@ def annotate_cli(
         else:
             raise typer.BadParameter("choose local or dask", param_hint="--engine")
     except ImportError as err:
-        fail(f"{err}: --engine dask needs `pip install -e \".[dask]\"`")
+        fail(f'{err}: --engine dask needs `pip install -e ".[dask]"`')
     except (FormatError, FileExistsError, OSError) as err:
         fail(str(err))
     if skipped.invalid:

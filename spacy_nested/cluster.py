@@ -5,7 +5,7 @@ the package registry wherever spaCy does, a local cluster starts in seconds, and
 futures API maps one-to-one onto our unit of work, an output piece, with no dataset
 abstraction in between. The driver reads the input, sends each piece's texts (or DocBin
 docs) to a worker as one task, and writes each piece atomically as its task completes
-(``annotate.write_pieces``, the driver loop of every engine), so resuming, order and the
+(``annotate.annotate_with``, the run of every engine), so resuming, order and the
 records are exactly those of the single-machine run. Each worker process loads the
 pipeline once (``_pipeline`` is cached per process) and runs ``nlp.pipe`` over its pieces.
 
@@ -14,23 +14,16 @@ closed; with one (``--scheduler tcp://host:8786``), the run uses that cluster, w
 workers must have this package and the pipeline at the same path (or an installed
 pipeline package name).
 """
+
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import spacy
 from spacy.language import Language
 
-from .annotate import (
-    Record,
-    annotate_piece,
-    group_pieces,
-    open_pieces,
-    pending_records,
-    progress_bar,
-    read_records,
-    write_pieces,
-)
+from .annotate import Record, Submit, annotate_piece, annotate_with
 from .formats.errors import Skipped
 
 
@@ -42,6 +35,27 @@ def _pipeline(model: str) -> Language:
 def annotate_model_piece(model: str, records: List[Record], spans_key: str, batch_size: int) -> List[Dict[str, Any]]:
     """The output records of one piece (runs on a worker, which loads ``model`` once)."""
     return annotate_piece(_pipeline(model), records, spans_key, batch_size)
+
+
+@contextmanager
+def dask_engine(
+    model: str, scheduler: Optional[str], n_workers: int, spans_key: str, batch_size: int
+) -> Iterator[Tuple[Submit, int]]:
+    """The cluster at ``scheduler``, or a local cluster of ``n_workers`` processes (closed after)."""
+    from distributed import Client, LocalCluster
+
+    cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True)
+    try:
+        with Client(scheduler or cluster) as client:
+            window = 2 * max(1, len(client.scheduler_info().get("workers", {})))  # pieces in flight
+
+            def submit(records: List[Record]) -> Any:
+                return client.submit(annotate_model_piece, model, records, spans_key, batch_size, pure=False)
+
+            yield submit, window
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def annotate_on_dask(
@@ -60,24 +74,9 @@ def annotate_on_dask(
     progress: bool = False,
 ) -> int:
     """``annotate.annotate`` on a Dask cluster (module docstring); returns records written."""
-    from distributed import Client, LocalCluster
-
-    started = open_pieces(output, resume)
-    if started is None:
-        return 0
-    pieces, done = started
+    engine = dask_engine(model, scheduler, n_workers, spans_key, batch_size)
     reader = spacy.blank("en")  # only its vocab, for DocBin inputs; the workers load the pipeline
-    todo = pending_records(read_records(input_path, text_key, reader, skipped), done * piece_size)
-    groups = group_pieces(todo, lambda record: record.index, piece_size, done)
-    cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True)
-    with Client(scheduler or cluster) as client, progress_bar(input_path, done * piece_size, progress) as bar:
-        window = 2 * max(1, len(client.scheduler_info().get("workers", {})))  # pieces in flight
-
-        def submit(records: List[Record]) -> Any:
-            return client.submit(annotate_model_piece, model, records, spans_key, batch_size, pure=False)
-
-        written = write_pieces(pieces, groups, submit, window, bar)
-    if cluster is not None:
-        cluster.close()
-    pieces.finish()
-    return written
+    return annotate_with(
+        engine, reader, input_path, output, text_key=text_key, piece_size=piece_size, resume=resume,
+        skipped=skipped, progress=progress,
+    )  # fmt: skip
