@@ -206,7 +206,6 @@ def decode(probs: numpy.ndarray, max_offset: int, rule: str, threshold: float) -
     A span's score is the mean probability of the cells that voted for it; spans scoring
     below ``threshold`` are dropped (0 keeps all that the rule emits).
     """
-    check_rule(rule)
     M, N = probs.shape[0], probs.shape[1]
     with numpy.errstate(divide="ignore"):  # a probability of 0 is a logit of -inf
         logits = numpy.log(probs.reshape(M * N * N, probs.shape[-1]))

@@ -100,9 +100,9 @@ class LocateLabelHead(nn.Module):
             pooled, seg, starts, ends = pooled[keep], seg[keep], starts[keep], ends[keep]
         offsets = self._regress(pooled, h_pad, seg, starts, ends)
         adjusted = adjust_spans(starts, ends, offsets, lengths[seg])
-        kept_seg, new_starts, new_ends = seg, adjusted[:, 0], adjusted[:, 1]
+        new_starts, new_ends = adjusted[:, 0], adjusted[:, 1]
         cls_logits = self.classifier.forward_parts(
-            self.pool(h, kept_seg, new_starts, new_ends), h_pad, self._inner(kept_seg, new_starts, new_ends)
+            self.pool(h, seg, new_starts, new_ends), h_pad, self._inner(seg, new_starts, new_ends)
         )
         self.n_scored, self.n_classified = int(cands.shape[0]), int(cls_logits.shape[0])
         return filter_logits, offsets, cls_logits, keep, adjusted
