@@ -4,7 +4,8 @@
     python -m spacy_nested convert ../shared/data/genia/dev.jsonl /tmp/genia/dev.spacy --split-tokens
     OMP_NUM_THREADS=1 python bench/train_memory.py --train /tmp/genia/train.spacy --dev /tmp/genia/dev.spacy --compare
 
-Each pipeline is built from its CPU config (``configs/genia_<name>_cpu.cfg``),
+Each pipeline is built from its CPU config (``configs/genia_<name>_cpu.cfg``; with
+``--encoder minilm`` its MiniLM config, whose batches are about 400 words: ``--words 400``),
 initialized on the first 2,000 train docs (every label occurs there) and
 updated ``--updates`` times with ``nlp.update`` and the config's optimizer and
 dropout, on the same batches of about ``--words`` words for every pipeline
@@ -115,7 +116,7 @@ def run_one(args: argparse.Namespace) -> Dict[str, Any]:
         bridge.TRIM_EVERY = 0
     name = args.child
     overrides = {"paths.train": args.train, "paths.dev": args.dev, "corpora.train.limit": INIT_DOCS}
-    config = load_config(REPO / "configs" / f"genia_{name}_cpu.cfg", overrides=overrides)
+    config = load_config(REPO / "configs" / f"genia_{name}_{args.encoder}.cfg", overrides=overrides)
     spacy.util.fix_random_seed(args.seed)
     nlp = init_nlp(config)
     unfixed = unfix(nlp) if args.no_fix else 0
@@ -148,7 +149,7 @@ def run_one(args: argparse.Namespace) -> Dict[str, Any]:
                   f"\t{heap_stats()}", file=sys.stderr, flush=True)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {
-        "name": name,
+        "name": name if args.encoder == "cpu" else f"{name} ({args.encoder})",
         "fix": not args.no_fix,
         "trim": bridge.TRIM_EVERY,
         "rss": rows,
@@ -180,7 +181,7 @@ def child(args: argparse.Namespace, name: str, fix: bool) -> Dict[str, Any]:
         env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "1024"
     cmd = [sys.executable, __file__, "--child", name, "--train", args.train, "--dev", args.dev,
            "--updates", str(args.updates), "--every", str(args.every), "--words", str(args.words),
-           "--seed", str(args.seed), "--after", str(args.after)] + ([] if fix else ["--no-fix"])
+           "--seed", str(args.seed), "--after", str(args.after), "--encoder", args.encoder] + ([] if fix else ["--no-fix"])
     cmd += ["--no-trim"] if args.no_trim else []
     out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -235,6 +236,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--words", type=int, default=1000)
+    parser.add_argument("--encoder", default="cpu", choices=["cpu", "minilm"], help="configs/genia_<name>_<encoder>.cfg")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--after", type=int, default=200, help="growth and words/s are measured from this update on")
     parser.add_argument("--compare", action="store_true", help="also run each detector with thinc's own shim (the fix off)")
