@@ -53,6 +53,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 
 from .. import registrations  # noqa: F401  (the registered functions the factories' configs name)
+from ..models.bridge import update_in_place
 from ..models.detector import predict_segments
 from ..signature import with_signature
 from ..spans import ScoredSpans, Segment, Segmenter, stitch
@@ -367,6 +368,10 @@ class NestedSpanDetector(TrainablePipe):
         segments = self.segments(docs)
         extras = self.predict_extras(segments) if segments else ()
         self.model.initialize(X=(docs, segments, extras), Y=list(self.labels))
+        for _, pipe in nlp.pipeline if nlp is not None else []:  # the shared encoder's shim too
+            model = getattr(pipe, "model", None)
+            if isinstance(model, Model):
+                update_in_place(model)
 
     def _labels_from(self, examples: Iterable[Example]) -> List[str]:
         found: Set[str] = set()

@@ -216,3 +216,12 @@ def test_reduce_max_pooling_updates(tiny_bert_dir):
         assert losses["transformer"] > 0
     doc = nlp(Doc(nlp.vocab, words=long_tokens(40)))
     _check_group(doc)
+
+
+def test_the_transformer_takes_the_in_place_optimizer_step(trained):
+    """Initializing a detector gives the shared transformer's shim the step that leaves no chain
+    per update (issue 17; ``bridge.update_in_place``); the weights still move (test above)."""
+    from spacy_nested.models.bridge import InPlaceUpdateShim
+
+    shims = [shim for node in trained["nlp"].get_pipe("transformer").model.walk() for shim in node.shims]
+    assert shims and all(isinstance(shim, InPlaceUpdateShim) for shim in shims)
