@@ -107,7 +107,7 @@ def wrap_head(
         serialize_model=serialize_head,
         deserialize_model=deserialize_head,
     )
-    wrapper.shims[0].__class__ = InPlaceUpdateShim  # thinc's shim, minus its leak per update (below)
+    update_in_place(wrapper)  # thinc's shim becomes an InPlaceUpdateShim: no leak per update (below)
     cast(InPlaceUpdateShim, wrapper.shims[0]).learn_rate_scale = float(learn_rate_scale)
     return wrapper
 
@@ -145,7 +145,8 @@ class InPlaceUpdateShim(PyTorchShim):
         trim_heap_every_few_steps()
 
 
-_IN_PLACE: Dict[type, type] = {}  # a torch shim class -> its subclass with the in-place step
+# a torch shim class -> the class with the in-place step (for thinc's own, InPlaceUpdateShim itself)
+_IN_PLACE: Dict[type, type] = {PyTorchShim: InPlaceUpdateShim}
 
 
 def update_in_place(model: Model) -> int:
