@@ -18,9 +18,25 @@ Face config and the tokenizer itself, so it loads on a machine without the
 package (``tests/test_encoders.py`` checks this offline): there the function
 returns ``hub_name``, which nothing downloads unless the pipeline is
 initialized again.
+
+A frozen transformer (``[training] frozen_components`` and
+``annotating_components``, so the heads train on its fixed output) is not
+initialized by ``spacy train``: spaCy expects a frozen component to be sourced
+from a trained pipeline. ``spacy_nested.initialize_frozen.v1`` as
+``[initialize.before_init]`` initializes the named components from their own
+config instead (for a transformer: the pretrained weights of ``name``) and
+gives their listeners the transformer's width, which linking could not yet
+know::
+
+    [initialize.before_init]
+    @callbacks = "spacy_nested.initialize_frozen.v1"
+    components = ["transformer"]
 """
 import importlib.util
 from pathlib import Path
+from typing import Callable, List
+
+from spacy.language import Language
 
 
 def installed_transformer(package: str, hub_name: str, folder: str = "model") -> str:
@@ -37,3 +53,25 @@ def installed_transformer(package: str, hub_name: str, folder: str = "model") ->
     if not (path / "config.json").exists():
         raise ValueError(f"package '{package}' has no Hugging Face model files in {path} (no config.json)")
     return str(path)
+
+
+def initialize_frozen(components: List[str]) -> Callable[[Language], Language]:
+    """A ``before_init`` callback that initializes `components` (frozen, so skipped by
+    ``spacy train``) and sets the width of each transformer listener linked to them.
+
+    RAISES (ValueError): a name is not a component of the pipeline.
+    """
+
+    def before_init(nlp: Language) -> Language:
+        for name in components:
+            if name not in nlp.component_names:
+                raise ValueError(f"initialize_frozen: no component '{name}' in the pipeline ({nlp.component_names})")
+            pipe = nlp.get_pipe(name)
+            pipe.initialize(lambda: [], nlp=nlp)  # type: ignore[attr-defined]  # every trainable pipe has it
+            width = pipe.model.get_dim("nO") if pipe.model.has_dim("nO") else None  # type: ignore[attr-defined]
+            for listener in getattr(pipe, "listeners", []):
+                if width and not listener.has_dim("nO"):
+                    listener.set_dim("nO", width)
+        return nlp
+
+    return before_init

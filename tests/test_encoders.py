@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.tiny_bert import make_nested_docs, set_offline, train_step
 
@@ -23,6 +24,7 @@ from spacy.tokens import DocBin  # noqa: E402
 from spacy.training import Example  # noqa: E402
 from spacy.training.initialize import init_nlp  # noqa: E402
 from spacy.util import load_config, registry  # noqa: E402
+from thinc.api import Adam  # noqa: E402
 
 from spacy_nested.encoders import installed_transformer  # noqa: E402
 
@@ -98,3 +100,61 @@ def test_trained_minilm_pipeline_loads_without_the_package(trained_minilm):
     done = subprocess.run([sys.executable, "-c", script, json.dumps(texts)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [[tuple(s) for s in doc] for doc in json.loads(done.stdout.splitlines()[-1])] == expected
+
+
+FROZEN = {
+    "training.frozen_components": ["transformer"],
+    "training.annotating_components": ["transformer"],
+}
+INITIALIZE_FROZEN = {"@callbacks": "spacy_nested.initialize_frozen.v1", "components": ["transformer"]}
+
+
+def _minilm_weights():
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(installed_transformer(MINILM, HUB_NAME)) / "model.safetensors"))
+
+
+def _frozen_config(tmp_path, **more):
+    docs = make_nested_docs(spacy.blank("en").vocab)
+    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "tiny.spacy")
+    paths = {"paths.train": str(tmp_path / "tiny.spacy"), "paths.dev": str(tmp_path / "tiny.spacy")}
+    return docs, load_config(CONFIG, overrides={**paths, **FROZEN, **more})
+
+
+def test_a_frozen_transformer_needs_initialize_frozen(tmp_path):
+    """spaCy skips frozen components when it initializes: the listener cannot learn its width."""
+    pytest.importorskip(MINILM)
+    _, config = _frozen_config(tmp_path)
+    with pytest.raises(ValueError, match="nO"):
+        init_nlp(config)
+
+
+def test_initialize_frozen_loads_the_pretrained_transformer_and_training_leaves_it_unchanged(tmp_path):
+    """The heads of a frozen MiniLM train on its pretrained output: the transformer holds the
+    package's weights after initialize and after updates, while the head's weights move."""
+    pytest.importorskip(MINILM)
+    docs, config = _frozen_config(tmp_path, **{"initialize.before_init": INITIALIZE_FROZEN})
+    nlp = init_nlp(config)
+    hf_model = nlp.get_pipe("transformer").model.layers[0].shims[0]._model
+    pretrained = _minilm_weights()
+    state = {k: v.detach().clone() for k, v in hf_model.state_dict().items() if k in pretrained}
+    assert len(state) > 50 and all(torch.equal(state[k], pretrained[k]) for k in state)
+    head = nlp.get_pipe("locate_label_ner").model.get_ref("head").shims[0]._model
+    head_before = [p.detach().clone() for p in head.parameters()]
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+    optimizer = Adam(1e-3)  # the config's schedule starts its warm-up at a rate of 0
+    for _ in range(2):
+        losses = train_step(nlp, examples, optimizer, exclude=["transformer"], annotates=["transformer"])
+    assert losses["locate_label_ner"] > 0
+    after = hf_model.state_dict()
+    assert all(torch.equal(after[k], state[k]) for k in state)
+    assert any(not torch.equal(p, q) for p, q in zip(head.parameters(), head_before))
+
+
+def test_initialize_frozen_names_a_missing_component(tmp_path):
+    pytest.importorskip(MINILM)
+    callback = {**INITIALIZE_FROZEN, "components": ["trf"]}
+    _, config = _frozen_config(tmp_path, **{"initialize.before_init": callback})
+    with pytest.raises(ValueError, match="no component 'trf'"):
+        init_nlp(config)
