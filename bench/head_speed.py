@@ -14,7 +14,10 @@ variants, so that each ratio is taken in one sitting. Variants:
 * ``int8``: the heads' ``nn.Linear``, ``nn.GRU`` and ``nn.LSTM`` layers quantized
   to int8 on load (``torch.ao.quantization.quantize_dynamic``);
 * ``inference_mode``: the heads' forward passes under ``torch.inference_mode``
-  instead of thinc's ``no_grad``.
+  instead of thinc's ``no_grad``;
+* ``encoder_only``: only the shared encoder pipe (``tok2vec`` or ``transformer``)
+  runs, every pipe listening to it is disabled: the speed no head over that encoder
+  can beat, whatever it is made of (issue 15's ceiling).
 
 ``--code DIR...`` measures other versions of the code as well, alternating with
 this one: each DIR is a checkout of the repository (``git worktree add /tmp/before
@@ -39,7 +42,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-VARIANTS = ("fp32", "int8", "inference_mode")
+VARIANTS = ("fp32", "int8", "inference_mode", "encoder_only")
+ENCODER_PIPES = ("tok2vec", "transformer")
 
 
 def _apply_variant(nlp: Any, variant: str) -> None:
@@ -63,6 +67,11 @@ def _apply_variant(nlp: Any, variant: str) -> None:
             return out
 
         PyTorchShim.predict = predict  # type: ignore[method-assign]
+    elif variant == "encoder_only":
+        encoders = [name for name in nlp.pipe_names if name in ENCODER_PIPES]
+        if not encoders:
+            raise ValueError(f"encoder_only: no {' or '.join(ENCODER_PIPES)} pipe in {nlp.pipe_names}")
+        nlp.select_pipes(enable=encoders)
 
 
 def predictions(docs: List[Any]) -> List[List[Any]]:
