@@ -125,10 +125,18 @@ def measure(model: str, dev: str, variant: str, n_docs: int, batch_size: int, pr
     return result
 
 
-def _name(model: str) -> str:
-    """The pipeline's folder, with its parent when it is a model-best/-last/-tuned."""
-    path = Path(model)
-    return f"{path.parent.name}/{path.name}" if path.name.startswith("model-") else path.name
+def _names(models: List[str]) -> Dict[str, str]:
+    """Each model's shortest trailing path that no other model shares (its folder, with its parent
+    when it is a model-best/-last/-tuned, and more parents while two models would read the same)."""
+    parts = {model: Path(model).parts for model in models}
+    depth = {model: 2 if Path(model).name.startswith("model-") else 1 for model in models}
+    while True:
+        names = {model: "/".join(parts[model][-depth[model]:]) for model in models}
+        clashing = [m for m in models if list(names.values()).count(names[m]) > 1 and depth[m] < len(parts[m])]
+        if not clashing:
+            return names
+        for model in clashing:
+            depth[model] += 1
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -149,6 +157,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     results: Dict[Tuple[str, str], List[float]] = {}
     reference: Dict[Tuple[str, str], List[List[Any]]] = {}
     checks: Dict[Tuple[str, str], str] = {}
+    names = _names(args.models)
     for _ in range(1 if args.profile else args.repeat):
         for model in args.models:
             for variant in args.variants:
@@ -163,8 +172,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
                     if proc.returncode:  # a head that reads a layer's weights itself cannot take int8 layers
                         error = (proc.stderr.strip().splitlines() or ["?"])[-1]
-                        print(f"{_name(model)}\t{label}\tfailed: {error}", flush=True)
-                        results.setdefault((_name(model), label), []).append(float("nan"))
+                        print(f"{names[model]}\t{label}\tfailed: {error}", flush=True)
+                        results.setdefault((names[model], label), []).append(float("nan"))
                         continue
                     result = json.loads(proc.stdout.strip().splitlines()[-1])
                     if args.profile:
@@ -172,9 +181,9 @@ def main(argv: Optional[List[str]] = None) -> None:
                     if not code:
                         reference[(model, variant)] = result["predictions"]
                     elif (model, variant) in reference:
-                        checks[(_name(model), label)] = compare(reference[(model, variant)], result["predictions"])
-                    results.setdefault((_name(model), label), []).append(result["words_per_cpu_s"])
-                    print(f"{_name(model)}\t{label}\t{result['words_per_cpu_s']:,.0f} words per CPU s", flush=True)
+                        checks[(names[model], label)] = compare(reference[(model, variant)], result["predictions"])
+                    results.setdefault((names[model], label), []).append(result["words_per_cpu_s"])
+                    print(f"{names[model]}\t{label}\t{result['words_per_cpu_s']:,.0f} words per CPU s", flush=True)
     print("\n| pipeline | variant | words per CPU s (each round) | predictions against this code |\n|---|---|---|---|")
     for (name, label), speeds in results.items():
         cells = " / ".join(f"{s:,.0f}" if s == s else "failed" for s in speeds)
