@@ -3,7 +3,7 @@
 Importing the command modules registers their commands on the one `app`.
 """
 
-from . import annotate, cli, configs_gen, ensemble_cli, report, upgrade, workflow  # noqa: F401  (imported for their commands)
+from . import annotate, cli, configs_gen, ensemble_build, ensemble_cli, report, upgrade, workflow  # noqa: F401  (imported for their commands)
 from ._cli_util import app
 
 if __name__ == "__main__":

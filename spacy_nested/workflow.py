@@ -57,12 +57,12 @@ import spacy
 import srsly
 import typer
 from spacy.cli._util import parse_config_overrides
-from spacy.language import Language
 from wasabi import msg
 
 from ._cli_util import app, fail
 from .cli import InputFormat, convert_corpus
 from .configs_gen import config_name
+from .ensemble_build import combine_pipelines
 from .ensemble_cli import print_tuned, tune_ensemble
 
 PIPELINES = ("locate_label", "boundary_offset", "proposer_regressor", "spancat", "span_finder")
@@ -268,11 +268,6 @@ def _trained_model(name: str, detectors: str, encoder: str, output_root: Path, g
     return model
 
 
-def _listened_encoders(nlp: Language, pipe_name: str) -> List[str]:
-    """The pipes (a ``tok2vec``, a ``transformer``) that pipe `pipe_name` listens to."""
-    return [name for name, pipe in nlp.pipeline if getattr(pipe, "listener_map", {}).get(pipe_name)]
-
-
 def build_ensemble(
     encoder: str,
     output_root: Path,
@@ -281,14 +276,10 @@ def build_ensemble(
 ) -> Path:
     """Combine the trained `members` into one pipeline with a ``nested_ensemble`` writing `spans_key`.
 
-    Setup (b) of ``spacy_nested.pipeline.ensemble``: the first member's pipeline
-    (``model-tuned``, else ``model-best``: `trained_path`) is the base, its
-    detector's ``spans_key`` overridden at load to the member's key
-    (`ENSEMBLE_MEMBERS`); each other member's pipeline is loaded with its own key,
-    its detector made to own a copy of the encoder it listens to
-    (``replace_listeners``, whatever that encoder is called: ``tok2vec`` in the
-    cpu configs, ``transformer`` in the trf and minilm ones) and sourced. The
-    ensemble's members are checked (keys, labels) and the pipeline is saved to
+    Each member's pipeline (``model-tuned``, else ``model-best``: `trained_path`)
+    writes its key of `ENSEMBLE_MEMBERS` inside the ensemble
+    (``ensemble_build.combine_pipelines``, which any set of pipelines can use:
+    ``combine-pipelines``), and the pipeline is saved to
     ``output_root/<encoder>/ensemble/model-best`` with a ``TRAINED`` marker
     naming the members' pipelines; a ``model-tuned`` of an earlier build is
     removed (tune it again: ``tune-pipeline ensemble``). Returns model-best.
@@ -316,20 +307,8 @@ def build_ensemble(
             f"ensemble members not trained: {'; '.join(missing)} (train them, named in --detectors, before "
             f"the ensemble step, or leave them out of --members)"
         )
-    first, *others = members
-    pipe = THRESHOLD_PIPES[first]
-    nlp = spacy.load(paths[first], config={"components": {pipe: {"spans_key": ENSEMBLE_MEMBERS[first]}}})
-    for member in others:
-        pipe = THRESHOLD_PIPES[member]
-        other = spacy.load(paths[member], config={"components": {pipe: {"spans_key": ENSEMBLE_MEMBERS[member]}}})
-        for encoder_pipe in _listened_encoders(other, pipe):
-            other.replace_listeners(encoder_pipe, pipe, ["model.tok2vec"])
-        if _listened_encoders(other, pipe):
-            raise ValueError(f"{member}: {pipe} still listens to {_listened_encoders(other, pipe)} after replace_listeners")
-        nlp.add_pipe(pipe, source=other)
+    nlp = combine_pipelines([(ENSEMBLE_MEMBERS[m], paths[m]) for m in members], spans_key)
     keys = [ENSEMBLE_MEMBERS[m] for m in members]
-    ensemble = nlp.add_pipe("nested_ensemble", config={"members": keys, "spans_key": spans_key})
-    ensemble.check_members(nlp)  # type: ignore[attr-defined]
     output = output_root / encoder / ENSEMBLE
     (output / TRAINED).unlink(missing_ok=True)
     shutil.rmtree(output / TUNED, ignore_errors=True)  # tuned for an ensemble this build replaces
