@@ -1,4 +1,6 @@
-"""``python -m spacy_nested combine-pipelines OUTPUT KEY=MODEL KEY=MODEL ...``: any trained detectors, one ensemble.
+"""Ensembles of this package's detectors, built two ways (setups (a) and (b) of ``spacy_nested.pipeline.ensemble``).
+
+``python -m spacy_nested combine-pipelines OUTPUT KEY=MODEL KEY=MODEL ...``: any trained detectors, one ensemble.
 
     python -m spacy_nested combine-pipelines training/seeds \\
         nested_pr=training/pr/model-tuned nested_ll1=training/ll1/model-tuned nested_ll2=training/ll2/model-tuned
@@ -18,12 +20,33 @@ Each member therefore predicts exactly what its own pipeline predicts. Then a
 ``nested_ensemble`` of the keys in the order given (default settings: tune them
 with ``tune-ensemble``), its members checked (keys, labels), and the pipeline
 written to OUTPUT all or nothing.
+
+``python -m spacy_nested shared-encoder-config OUTPUT.cfg KEY=CONFIG KEY=CONFIG ...``: one encoder, several heads.
+
+    python -m spacy_nested shared-encoder-config configs/genia_ensemble_cpu.cfg \
+        nested_ll=configs/genia_locate_label_cpu.cfg nested_bo=configs/genia_boundary_offset_cpu.cfg
+    python -m spacy train configs/genia_ensemble_cpu.cfg --paths.train train.spacy --paths.dev dev.spacy
+
+A training config in which the members' detectors listen to one encoder and a
+``nested_ensemble`` follows them, from the members' own training configs: the
+first config gives everything but the other detectors (encoder, corpora,
+training, initialize); each member's detector block is copied in with
+``spans_key`` set to its key (named as in its config or, where that name is
+taken, after its key), and both corpora get the augmenter
+``spacy_nested.copy_spans.v1``, which copies the corpus's gold spans (the
+first detector's ``spans_key`` in its config) under every member key: training
+needs them there, and on dev they give each head's own score in the training
+log (``spans_<KEY>_f``, weight 0). The ensemble writes the corpus's key and its
+F1 picks ``model-best``. The configs must agree on everything but their
+detector (the same encoder, schedule, batcher), else the error names the
+sections that differ.
 """
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import spacy
 import typer
+from confection import Config
 from spacy.language import Language
 from wasabi import msg
 
@@ -85,6 +108,89 @@ def combine_pipelines(members: Sequence[Tuple[str, Path]], spans_key: str = "nes
     return nlp
 
 
+def _renamed(block: Any, old: str, new: str) -> Any:
+    """`block` with each reference to ``${components.<old>`` made one to ``${components.<new>``."""
+    if isinstance(block, dict):
+        return {k: _renamed(v, old, new) for k, v in block.items()}
+    if isinstance(block, list):
+        return [_renamed(v, old, new) for v in block]
+    if isinstance(block, str):
+        return block.replace("${components.%s." % old, "${components.%s." % new)
+    return block
+
+
+def _detector_in(config: Config, where: Path) -> str:
+    pipes = config["nlp"]["pipeline"]
+    found = [p for p in pipes if config["components"].get(p, {}).get("factory") in DETECTOR_FACTORIES]
+    if len(found) != 1:
+        raise ValueError(
+            f"{where}: a member config trains exactly one detector of {list(DETECTOR_FACTORIES)}, this one {found or 'none'}"
+        )
+    return found[0]
+
+
+def _without(config: Config, pipe: str) -> Dict[str, Any]:
+    """`config` less detector `pipe` (its block and its place in the pipeline): what the members must share."""
+    rest = {k: v for k, v in config.items() if k != "components"}
+    rest["components"] = {k: v for k, v in config["components"].items() if k != pipe}
+    rest["nlp"] = {**config["nlp"], "pipeline": [p for p in config["nlp"]["pipeline"] if p != pipe]}
+    return rest
+
+
+def _differences(a: Dict[str, Any], b: Dict[str, Any]) -> List[str]:
+    """The sections (each component on its own) in which config dicts `a` and `b` differ."""
+    out: List[str] = []
+    for section in sorted(set(a) | set(b)):
+        if section == "components":
+            names = sorted(set(a.get(section, {})) | set(b.get(section, {})))
+            out += [f"[components.{n}]" for n in names if a[section].get(n) != b[section].get(n)]
+        elif a.get(section) != b.get(section):
+            out.append(f"[{section}]")
+    return out
+
+
+def shared_encoder_config(members: Sequence[Tuple[str, Path]]) -> Config:
+    """The training config of the members' detectors over one encoder, then a ``nested_ensemble`` (module docstring).
+
+    RAISES (ValueError): fewer than two members, a repeated key or one equal to the corpus's key, a
+        config without exactly one detector, configs that differ in more than their detector.
+    """
+    keys = [key for key, _ in members]
+    if len(members) < 2 or len(set(keys)) != len(keys):
+        raise ValueError(f"an ensemble needs at least two members with different keys, got {keys}")
+    configs = [spacy.util.load_config(path, interpolate=False) for _, path in members]
+    pipes = [_detector_in(config, path) for config, (_, path) in zip(configs, members)]
+    base, base_pipe = configs[0], pipes[0]
+    shared = _without(base, base_pipe)
+    for config, pipe, (_, path) in zip(configs[1:], pipes[1:], members[1:]):
+        other = _without(config, pipe)
+        differ = _differences(shared, other)
+        if differ:
+            raise ValueError(
+                f"{path} differs from {members[0][1]} in {', '.join(differ)}: the members of one encoder must share "
+                f"everything but their detector"
+            )
+    gold_key = base["components"][base_pipe].get("spans_key", "nested")
+    if gold_key in keys:
+        raise ValueError(f"the ensemble writes '{gold_key}' (the corpus's key): give its members other keys, got {keys}")
+    out = Config(shared)
+    out["components"] = {k: v for k, v in base["components"].items() if k != base_pipe}
+    names: List[str] = []
+    for config, pipe, key in zip(configs, pipes, keys):
+        name = key if pipe in out["components"] or pipe in names else pipe
+        out["components"][name] = {**_renamed(config["components"][pipe], pipe, name), "spans_key": key}
+        names.append(name)
+    out["components"]["nested_ensemble"] = {"factory": "nested_ensemble", "members": keys, "spans_key": gold_key}
+    out["nlp"]["pipeline"] = [*out["nlp"]["pipeline"], *names, "nested_ensemble"]
+    copier = {"@augmenters": "spacy_nested.copy_spans.v1", "source": gold_key, "targets": keys}
+    for corpus in ("train", "dev"):
+        out["corpora"][corpus]["augmenter"] = dict(copier)
+    weights: Dict[str, float] = {f"spans_{gold_key}_{part}": float(part == "f") for part in "fpr"}
+    weights.update({f"spans_{key}_f": 0.0 for key in keys})
+    out["training"]["score_weights"] = weights
+    return out
+
+
 def parse_members(words: Sequence[str]) -> List[Tuple[str, Path]]:
     """``["nested_ll=path", ...]`` -> ``[("nested_ll", Path("path")), ...]``."""
     out: List[Tuple[str, Path]] = []
@@ -109,3 +215,24 @@ def combine_pipelines_cli(
     except (ValueError, OSError) as err:
         fail(str(err))
     msg.good(f"nested_ensemble of {[k for k, _ in parse_members(members)]} saved to {output}; tune it with tune-ensemble")
+
+
+@app.command("shared-encoder-config")
+def shared_encoder_config_cli(
+    output: Path = typer.Argument(..., help="The training config to write (.cfg)", dir_okay=False),
+    members: List[str] = typer.Argument(..., help="KEY=CONFIG, two or more: a detector's training config, the key it writes"),
+) -> None:
+    """Write the training config of several detectors over one shared encoder, then a nested_ensemble."""
+    try:
+        config = shared_encoder_config(parse_members(members))
+        header = (
+            "# Written by `python -m spacy_nested shared-encoder-config` from "
+            + " ".join(members)
+            + ": one encoder, a detector per member key, then a nested_ensemble.\n"
+        )
+        tmp = output.with_name(f".{output.name}.tmp")
+        tmp.write_text(header + config.to_str(interpolate=False), encoding="utf8")
+        tmp.replace(output)
+    except (ValueError, OSError) as err:
+        fail(str(err))
+    msg.good(f"training config of {[k for k, _ in parse_members(members)]} over one encoder written to {output}")

@@ -1,6 +1,9 @@
 """``combine-pipelines``: any trained detector pipelines, the same detector several times too, under one ensemble."""
+from pathlib import Path
+
 import pytest
 import spacy
+from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_nested.__main__ import app
@@ -65,3 +68,65 @@ def test_bad_members_are_refused_by_name(seeds, tmp_path):
     result = CliRunner().invoke(app, ["combine-pipelines", str(tmp_path / "out"), f"a={seeds / 'll0'}", f"b={blank}"])
     assert result.exit_code != 0 and "exactly one detector" in result.output
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SHARED = {
+    "nested_ll": CONFIGS / "genia_locate_label_cpu.cfg",
+    "nested_bo": CONFIGS / "genia_boundary_offset_cpu.cfg",
+    "nested_pr": CONFIGS / "genia_proposer_regressor_cpu.cfg",
+}
+
+
+def test_shared_encoder_config_trains_three_heads_over_one_tok2vec(tmp_path):
+    """The written config: one tok2vec that all three detectors listen to, each learning the corpus's gold
+    (copied under its key), each scored on dev under its key, the ensemble under the corpus's."""
+    from spacy.schemas import ConfigSchemaTraining
+    from spacy.training.initialize import init_nlp
+    from spacy.util import registry, resolve_dot_names
+
+    from .test_configs import _tiny_config
+    from .tiny_bert import make_nested_docs, train_step
+
+    output = tmp_path / "shared.cfg"
+    result = CliRunner().invoke(app, ["shared-encoder-config", str(output), *(f"{k}={p}" for k, p in SHARED.items())])
+    assert result.exit_code == 0, result.output
+    corpus = tmp_path / "tiny.spacy"
+    DocBin(docs=make_nested_docs(spacy.blank("en").vocab), store_user_data=True).to_disk(corpus)
+    config, _ = _tiny_config(output, "", corpus)
+    spacy.util.fix_random_seed(0)
+    nlp = init_nlp(config, use_gpu=-1)
+    detectors = ["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner"]
+    assert nlp.pipe_names == ["tok2vec", *detectors, "nested_ensemble"]
+    assert sorted(nlp.get_pipe("tok2vec").listening_components) == sorted(detectors)
+    assert [nlp.get_pipe(d).cfg["spans_key"] for d in detectors] == list(SHARED)
+    filled = nlp.config.interpolate()
+    T = registry.resolve(filled["training"], schema=ConfigSchemaTraining)
+    train_corpus, dev_corpus = resolve_dot_names(filled, [T["train_corpus"], T["dev_corpus"]])
+    examples = list(train_corpus(nlp))
+    gold = [sorted((s.start, s.end, s.label_) for s in eg.reference.spans["nested"]) for eg in examples]
+    assert sum(map(len, gold)) > 0
+    for key in SHARED:
+        assert [sorted((s.start, s.end, s.label_) for s in eg.reference.spans[key]) for eg in examples] == gold
+    tok2vec_before = nlp.get_pipe("tok2vec").model.get_ref("embed").to_bytes()
+    for _ in range(2):
+        losses = train_step(nlp, examples, T["optimizer"], drop=T["dropout"])
+    assert all(losses[d] > 0 for d in detectors), losses
+    assert nlp.get_pipe("tok2vec").model.get_ref("embed").to_bytes() != tok2vec_before
+    dev = list(dev_corpus(nlp))
+    assert all(len(eg.reference.spans[key]) == len(eg.reference.spans["nested"]) for eg in dev for key in SHARED)
+    scores = nlp.evaluate(dev)
+    assert all(isinstance(scores[f"spans_{key}_f"], float) for key in SHARED), sorted(scores)
+    assert isinstance(scores["spans_nested_f"], float)
+    assert T["score_weights"]["spans_nested_f"] == 1.0 and T["score_weights"]["spans_nested_ll_f"] == 0.0
+
+
+def test_shared_encoder_config_refuses_members_of_different_encoders():
+    from spacy_nested.ensemble_build import shared_encoder_config
+
+    with pytest.raises(ValueError, match=r"differs .* in .*\[components.tok2vec\].*\[components.transformer\]"):
+        shared_encoder_config([("a", SHARED["nested_ll"]), ("b", CONFIGS / "genia_boundary_offset_minilm.cfg")])
+    with pytest.raises(ValueError, match="the corpus's key"):
+        shared_encoder_config([("nested", SHARED["nested_ll"]), ("b", SHARED["nested_bo"])])
+    with pytest.raises(ValueError, match="exactly one detector.*none"):
+        shared_encoder_config([("a", SHARED["nested_ll"]), ("b", CONFIGS / "genia_spancat_cpu.cfg")])
