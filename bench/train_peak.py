@@ -14,7 +14,10 @@ beside it, and on Linux ``bench/rss_trace.py`` samples its RSS every
 ``--every`` seconds into ``train_rss.csv`` there (against its CPU seconds and the
 logged step), which shows whether memory grows over the whole training rather
 than only its peak. Arguments after ``--`` go to the training as config
-overrides.
+overrides. ``--config CFG`` trains a config of one's own instead (``python -m
+spacy train CFG``, into ``ROOT/ENCODER/<CFG's stem>``, with a ``TRAINED`` marker
+when it ends): a shared-encoder ensemble from ``python -m spacy_nested
+shared-encoder-config``, say.
 
 A finished training is reused by ``train-pipeline``, so its peak cannot be
 measured again: the bench then prints the figures it wrote when it ran, and
@@ -45,8 +48,8 @@ def peak_mb(ru_maxrss: int) -> float:
     return ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def train_one(name: str, args: argparse.Namespace, extra: List[str]) -> Dict[str, Any]:
-    """Train ``name`` in a child process on one thread; its peak RSS, wall and CPU seconds."""
+def train_one(name: str, args: argparse.Namespace, extra: List[str], config: Optional[Path] = None) -> Dict[str, Any]:
+    """Train ``name`` (or `config`, named ``name``) in a child process on one thread; its peak RSS, wall and CPU seconds."""
     output = args.output_root / args.encoder / name
     if args.force:
         (output / "TRAINED").unlink(missing_ok=True)
@@ -55,8 +58,12 @@ def train_one(name: str, args: argparse.Namespace, extra: List[str]) -> Dict[str
             return json.loads((output / RESULT).read_text())
         raise SystemExit(f"{output} holds a finished training this bench did not measure: --force trains it again")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "spacy_nested", "train-pipeline", name, "--encoder", args.encoder,
-           "--output-root", str(args.output_root), "--paths.train", args.train, "--paths.dev", args.dev, *extra]
+    if config is None:
+        cmd = [sys.executable, "-m", "spacy_nested", "train-pipeline", name, "--encoder", args.encoder,
+               "--output-root", str(args.output_root), "--paths.train", args.train, "--paths.dev", args.dev, *extra]
+    else:
+        cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output),
+               "--paths.train", args.train, "--paths.dev", args.dev, *extra]
     start = time.perf_counter()
     output.mkdir(parents=True, exist_ok=True)
     log = output / "train.log"
@@ -73,6 +80,8 @@ def train_one(name: str, args: argparse.Namespace, extra: List[str]) -> Dict[str
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"training {name} failed with exit status {proc.returncode}: see {log}")
+    if config is not None:
+        (output / "TRAINED").write_text(json.dumps({"config": str(config)}) + "\n")
     result = {
         "name": name,
         "encoder": args.encoder,
@@ -107,6 +116,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--encoder", default="cpu")
     parser.add_argument("--pipelines", nargs="*", default=PIPELINES, choices=PIPELINES)
     parser.add_argument("--every", type=float, default=10.0, help="seconds between RSS samples (Linux)")
+    parser.add_argument("--config", type=Path, help="train this config (spacy train) instead of --pipelines")
     parser.add_argument("--force", action="store_true", help="train again a run that already finished")
     parser.add_argument("--table", nargs="*", type=Path, help="print the table of earlier train_peak.json files")
     args = parser.parse_args(own)
@@ -118,7 +128,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     args.output_root = args.output_root.resolve()
     args.train, args.dev = str(Path(args.train).resolve()), str(Path(args.dev).resolve())
     results = []
-    for name in args.pipelines:
+    if args.config is not None:
+        results.append(train_one(args.config.stem, args, extra, args.config.resolve()))
+    for name in [] if args.config is not None else args.pipelines:
         results.append(train_one(name, args, extra))
         print(table(results[-1:]).splitlines()[-1], flush=True)
     print(table(results))
