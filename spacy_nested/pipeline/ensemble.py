@@ -57,6 +57,10 @@ its own ``spans_key``): the training corpus's augmenter
         nlp.add_pipe(factory, config={"spans_key": key, "model": {"tok2vec": listener}})
     nlp.add_pipe("nested_ensemble", config={"members": ["nested_ll", "nested_bo", "nested_pr"]})
 
+``python -m spacy_nested shared-encoder-config OUT.cfg nested_ll=LL.cfg nested_bo=BO.cfg``
+writes the training config of this setup from the members' own configs
+(``spacy_nested.ensemble_build``).
+
 (b) **Separately trained pipelines**, each with its own encoder (as ``spacy
 project run`` trains them), combined with ``source``. A sourced detector that
 listens to its pipeline's ``tok2vec`` must first own a copy of that encoder
@@ -76,7 +80,9 @@ trained to::
     nlp.to_disk("training/ensemble")
 
 (``LL`` keeps its own ``tok2vec`` as the base pipeline's; the members must share
-its tokenization, as pipelines trained on one corpus do.)
+its tokenization, as pipelines trained on one corpus do.) ``python -m spacy_nested
+combine-pipelines OUT KEY=MODEL KEY=MODEL ...`` does this for any trained
+detector pipelines, the same detector several times too (``spacy_nested.ensemble_build``).
 """
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
