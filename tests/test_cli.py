@@ -74,6 +74,8 @@ def test_python_m_spacy_nested_has_every_command():
         "tune-pipeline",
         "build-ensemble",
         "tune-ensemble",
+        "combine-pipelines",
+        "shared-encoder-config",
     }
     assert not app.registered_groups
     result = runner.invoke(app, ["--help"])
