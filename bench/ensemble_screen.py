@@ -63,7 +63,7 @@ def main(argv: List[str]) -> None:
 
     vocab = spacy.blank("en").vocab
     gold = list(DocBin().from_disk(args.dev).get_docs(vocab))
-    pool = [Doc(vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g]) for g in gold]
+    pool = [g.copy() for g in gold]  # the members' spans are added under their own keys
     names: List[str] = []
     for i, model in enumerate(args.models):
         names += add_members(model, i, gold, pool)
@@ -86,8 +86,9 @@ def main(argv: List[str]) -> None:
     for weights in itertools.product((0.0, 1.0, 2.0), repeat=len(names)):
         if sum(1 for w in weights if w) < 2:
             continue
-        _, combined = combine(cands, weights, rule="average", threshold=0.0, min_votes=1)
-        trials += [(f1(combined >= threshold), weights, threshold) for threshold in thresholds]
+        for threshold in thresholds:
+            keep, _ = combine(cands, weights, rule="average", threshold=threshold, min_votes=1)
+            trials.append((f1(keep), weights, threshold))
     trials.sort(key=lambda t: -t[0])
     print(f"\n| weights ({', '.join(names)}) | threshold | F1 | − {best_name} |\n|---|---|---|---|")
     for f, weights, threshold in trials[: args.top]:
