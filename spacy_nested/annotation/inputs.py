@@ -138,7 +138,7 @@ def _read_file(file: Path, text_key: str, vocab: Vocab, skipped: Optional[Skippe
             try:
                 found = _parse_line(raw, line_no, file.suffix, text_key)
             except LineError as err:
-                skip_or_raise(FormatError(file, line_no, err.message, err.column), skipped)
+                skip_or_raise(FormatError.at_line(file, line_no, err), skipped)
                 yield None
                 continue
             yield _checked(file, line_no, found, max_length, skipped)
