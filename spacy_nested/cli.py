@@ -23,6 +23,7 @@ from .formats import (
     FormatError,
     FormatWarning,
     NestedSentence,
+    NonEntityLines,
     Skipped,
     detect_tag_columns,
     input_files,
@@ -190,7 +191,9 @@ def convert_corpus(
 ) -> ConversionSummary:
     """What ``convert`` does once its options are checked (also run by ``prepare-data``).
 
-    Prints as the command does and exits through `fail` on an error.
+    Prints as the command does and exits through `fail` on an error: the
+    counts of what was written (docs, sentences, spans), then what was skipped
+    (for BRAT, also the annotation lines that are not entities, by kind).
     RETURNS: the counts of what was written.
     """
     if output_path.suffix != OUTPUT_SUFFIX:
@@ -206,12 +209,14 @@ def convert_corpus(
     except ImportError as err:
         fail(f"cannot create a blank '{lang}' pipeline: {err}")
     skipped = Skipped(skip_invalid=skip_invalid)
+    non_entities = NonEntityLines()
     try:
         reader = _read(
             input_path,
             format,
             nlp,
             skipped,
+            non_entities,
             split_tokens=split_tokens,
             scheme=(scheme or Scheme.auto).value,
             tag_columns=tag_columns,
@@ -240,11 +245,13 @@ def convert_corpus(
     _report_skipped(skipped_messages)
     if not sentences:
         fail(f"{input_path}: no sentences found (skipped {skipped}{listed})")
-    summary = ConversionSummary.from_docs(docs, spans_key, n_sentences=len(sentences))
+    summary = ConversionSummary.from_docs(docs, spans_key)
     write_docbin(docs, output_path, store_user_data=True)
     typer.echo(f"Converted {input_path} -> {output_path}: {summary}")
     if skipped:
         typer.echo(f"Skipped {skipped} (see above{listed})")
+    if non_entities:
+        typer.echo(f"Skipped standoff lines that are not entities: {non_entities}")
     return summary
 
 
@@ -280,6 +287,7 @@ def _read(
     format: InputFormat,
     nlp: Language,
     skipped: Skipped,
+    non_entities: NonEntityLines,
     *,
     split_tokens: bool,
     scheme: str,
@@ -288,12 +296,13 @@ def _read(
 ) -> Iterator[NestedSentence]:
     """The sentences of `path`, a file or a directory.
 
+    `non_entities` counts the BRAT lines that are not entities.
     RAISES (ValueError): at once, for a path the reader cannot use.
     RAISES (FormatError): on the first invalid record, when iteration gets
         there, unless `skipped` skips invalid records.
     """
     if format == InputFormat.brat:
-        return read_brat(path, nlp, skipped=skipped)
+        return read_brat(path, nlp, skipped=skipped, non_entities=non_entities)
     if format == InputFormat.genia_xml:
         return read_genia_xml(path, doc_ids=doc_ids)
     files = input_files(path, DIRECTORY_PATTERNS[format])

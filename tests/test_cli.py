@@ -1,6 +1,7 @@
 """Tests for ``python -m spacy_nested``."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,20 @@ def read_spans(path: Path, key: str):
     nlp = spacy.blank("en")
     docs = list(DocBin().from_disk(path).get_docs(nlp.vocab))
     return [[(s.start, s.end, s.label_) for s in doc.spans[key]] for doc in docs], docs
+
+
+def written_counts(path: Path, key: str = "nested") -> str:
+    """"N docs, N sentences, N spans" of a DocBin as spaCy reads it back."""
+    docs = list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
+    n_sentences = sum(len(list(doc.sents)) if doc.has_annotation("SENT_START") else 1 for doc in docs)
+    return f"{len(docs)} docs, {n_sentences} sentences, {sum(len(doc.spans[key]) for doc in docs)} spans"
+
+
+def printed_counts(stdout: str) -> str:
+    """The "N docs, N sentences, N spans" of the command's "Converted" line."""
+    match = re.search(r"Converted .* -> .*: (\d+ docs, \d+ sentences, \d+ spans)", stdout)
+    assert match, stdout
+    return match.group(1)
 
 
 def test_no_args_shows_help():
@@ -143,8 +158,28 @@ def test_convert_truncated_file(tmp_path):
     output = tmp_path / "t.spacy"
     result = runner.invoke(app, ["convert", str(source), str(output)])
     assert result.exit_code == 1
-    assert f"{source}:2: invalid JSON" in result.stderr
+    message = "invalid JSON: Unterminated string starting at (truncated line?)"
+    assert result.stderr.splitlines() == [f"Error: {source}:2:30: {message}"]
     assert not output.exists()
+
+
+def test_convert_not_utf8_line(tmp_path):
+    """A line that is not UTF-8 is located by line and column; --skip-invalid skips that line alone."""
+    source = tmp_path / "dev.jsonl"
+    source.write_bytes(
+        json.dumps(RECORDS[0]).encode() + b"\n" + b'{"tokens": ["caf\xe9"]}\n' + json.dumps(RECORDS[2]).encode() + b"\n"
+    )
+    output = tmp_path / "dev.spacy"
+    result = runner.invoke(app, ["convert", str(source), str(output)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"Error: {source}:2:17: not UTF-8 (byte 0xe9 at column 17)"]
+    result = runner.invoke(app, ["convert", str(source), str(output), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"Skipped: {source}:2:17: not UTF-8 (byte 0xe9 at column 17)"]
+    listed = tmp_path / "dev.skipped.txt"
+    assert listed.read_text(encoding="utf8") == f"{source}:2:17: not UTF-8 (byte 0xe9 at column 17)\n"
+    assert "2 docs, 2 sentences, 3 spans" in result.stdout
+    assert f"Skipped 1 invalid record (see above; all 1 listed in {listed})" in result.stdout
 
 
 def test_convert_split_tokens(tmp_path):
@@ -215,8 +250,8 @@ def test_convert_skip_invalid(tmp_path):
     assert "2 docs, 2 sentences, 4 spans" in result.stdout
     assert f"Skipped 3 invalid records (see above; all 3 listed in {tmp_path / 'dev.skipped.txt'})" in result.stdout
     assert result.stderr.splitlines() == [
-        f"Skipped: {source}:2: invalid JSON: Expecting property name enclosed in double quotes: "
-        "column 2 (truncated line?)",
+        f"Skipped: {source}:2:2: invalid JSON: Expecting property name enclosed in double quotes "
+        "(truncated line?)",
         f"Skipped: {source}:4: span start 2 >= end 1 in entity_mentions[0]",
         f"Skipped: {source}:6: expected a JSON object, got list",
     ]
@@ -234,10 +269,10 @@ def test_convert_skip_invalid_lists_every_record_in_a_file(tmp_path):
     listed = tmp_path / "dev.skipped.txt"
     assert f"Skipped 25 invalid records (see above; all 25 listed in {listed})" in result.stdout
     skipped = result.stderr.splitlines()
-    assert [line.split(": ")[1] for line in skipped[:20]] == [f"{source}:{n}" for n in range(1, 21)]
+    assert [line.split(": ")[1] for line in skipped[:20]] == [f"{source}:{n}:2" for n in range(1, 21)]
     assert skipped[20:] == ["Skipped: ... and 5 more"]
     lines = listed.read_text(encoding="utf8").splitlines()
-    assert [line.split(": ")[0] for line in lines] == [f"{source}:{n}" for n in range(1, 26)]
+    assert [line.split(": ")[0] for line in lines] == [f"{source}:{n}:2" for n in range(1, 26)]
     assert all("invalid JSON" in line for line in lines)
     # Elsewhere with --skipped-file; a run that skips nothing leaves the list empty, never stale.
     elsewhere = tmp_path / "logs" / "skipped.txt"
@@ -276,7 +311,7 @@ def test_convert_skip_invalid_nothing_left(tmp_path):
     output.write_bytes(b"previous")
     result = runner.invoke(app, ["convert", str(source), str(output), "--skip-invalid"])
     assert result.exit_code == 1
-    assert f"Skipped: {source}:1: invalid JSON" in result.stderr
+    assert f"Skipped: {source}:1:2: invalid JSON" in result.stderr
     listed = tmp_path / "dev.skipped.txt"
     assert f"Error: {source}: no sentences found (skipped 2 invalid records; all 2 listed in {listed})" in result.stderr
     assert len(listed.read_text(encoding="utf8").splitlines()) == 2
@@ -531,15 +566,80 @@ def test_convert_brat(tmp_path):
     output = tmp_path / "brat.spacy"
     result = runner.invoke(app, ["convert", str(tmp_path / "brat"), str(output), "-f", "brat"])
     assert result.exit_code == 0, result.output
-    assert "2 docs, 2 sentences, 4 spans" in result.stdout
+    assert "2 docs, 3 sentences, 4 spans" in result.stdout
     assert "Skipped 1 misaligned, 1 discontinuous entities" in result.stdout
+    assert "Skipped standoff lines that are not entities: 1 relation (R)" in result.stdout
     assert f"Warning: {ann_path}: skipped 2 entities" in result.stderr
     spans, docs = read_spans(output, "nested")
     assert spans == [[(0, 2, "DNA"), (0, 1, "protein"), (6, 9, "cell_type")], [(0, 1, "LOC")]]
     assert [doc.text for doc in docs] == [text, "Bonn"]
     result = runner.invoke(app, ["convert", str(ann_path), str(output), "-f", "brat"])
     assert result.exit_code == 0, result.output
-    assert "1 docs, 1 sentences, 3 spans" in result.stdout
+    assert "1 docs, 2 sentences, 3 spans" in result.stdout
+
+
+def test_convert_brat_lines_are_sentences_and_non_entities_are_said(tmp_path):
+    """Each line of the .txt is a sentence in the DocBin; R and # lines are skipped, and said."""
+    ann = [
+        "T1\tDNA 0 9\tIL-2 gene",
+        "R1\tRegulates Arg1:T1 Arg2:T2",
+        "T2\tcell_type 13 20\tT-cells",
+        "#1\tAnnotatorNotes T1\ta note",
+    ]
+    ann_path = write_brat(tmp_path / "brat", "doc", "IL-2 gene\nin T-cells.\n", ann)
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(ann_path), str(output), "-f", "brat"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"Converted {ann_path} -> {output}: 1 docs, 2 sentences, 2 spans, 2 labels (DNA 1, cell_type 1)",
+        "Skipped standoff lines that are not entities: 1 relation (R), 1 note (#)",
+    ]
+    (doc,) = DocBin().from_disk(output).get_docs(spacy.blank("en").vocab)
+    assert [s.text_with_ws for s in doc.sents] == ["IL-2 gene\n", "in T-cells.\n"]
+    assert [(s.text, s.label_) for s in doc.spans["nested"]] == [("IL-2 gene", "DNA"), ("T-cells", "cell_type")]
+
+
+def test_convert_brat_not_utf8(tmp_path):
+    ann_path = write_brat(tmp_path / "brat", "doc", "IL-2 gene", ["T1\tDNA 0 9\tIL-2 gene"])
+    ann_path.write_bytes(b"T1\tDNA 0 9\tIL-2 gene\nT2\tDNA 0 4\tIL-\xb2\n")
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(ann_path), str(output), "-f", "brat"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"Error: {ann_path}:2:15: not UTF-8 (byte 0xb2 at column 15)"]
+    txt_path = ann_path.with_suffix(".txt")
+    txt_path.write_bytes(b"IL-2 gene\nin T-c\xe9lls\n")
+    result = runner.invoke(app, ["convert", str(ann_path), str(output), "-f", "brat"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"Error: {txt_path}:2:7: not UTF-8 (byte 0xe9 at column 7)"]
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    "kind,args",
+    [
+        ("jsonl", []),
+        ("jsonl", ["-g", "doc_id"]),
+        ("conll", ["-f", "conll"]),
+        ("conll", ["-f", "conll", "-g", "doc_id"]),
+        ("brat", ["-f", "brat"]),
+        ("brat", ["-f", "brat", "-g", "doc_id"]),
+    ],
+)
+def test_convert_counts_what_the_docbin_holds(tmp_path, kind, args):
+    """The docs, sentences and spans that the command prints are those spaCy reads back from its DocBin."""
+    if kind == "jsonl":
+        source = write_input(tmp_path / "dev.jsonl", [json.dumps(r) for r in RECORDS])
+    elif kind == "conll":
+        source = tmp_path / "eng.testa"
+        source.write_text(CONLL, encoding="utf8")
+    else:
+        write_brat(tmp_path / "brat", "a", "IL-2 gene\n\nin T-cells.\nBonn", ["T1\tDNA 0 9\tIL-2 gene", "R1\tX Arg1:T1 Arg2:T1"])
+        write_brat(tmp_path / "brat", "b", "Bonn", ["T1\tLOC 0 4\tBonn"])
+        source = tmp_path / "brat"
+    output = tmp_path / "o.spacy"
+    result = runner.invoke(app, ["convert", str(source), str(output), *args])
+    assert result.exit_code == 0, result.output
+    assert printed_counts(result.stdout) == written_counts(output)
 
 
 def test_convert_brat_errors(tmp_path):

@@ -4,7 +4,8 @@
 * `read_jsonl`: the yhcc, Locate-and-Label/PIQN and W2NER JSON-lines formats.
 * `read_conll`: CoNLL column files (CoNLL-2003; IOB1/IOB2, one tag column
   per nesting layer, counted by `detect_tag_columns` unless given).
-* `read_brat`: BRAT standoff ``.txt`` + ``.ann`` pairs.
+* `read_brat`: BRAT standoff ``.txt`` + ``.ann`` pairs, one sentence a line;
+  the annotations that are not entities are counted in `NonEntityLines`.
 * `read_genia_xml`: the GENIA 3.02 XML corpus.
 
 `sniff_format` names the reader an input looks like (``convert --format
@@ -16,7 +17,7 @@ to skip invalid records (collected in ``skipped.invalid``) instead of failing.
 """
 
 from .base import NestedSentence, input_files, sentences_to_docs, split_whitespace_tokens
-from .brat import read_brat
+from .brat import NonEntityLines, read_brat
 from .conll import SCHEMES as CONLL_SCHEMES
 from .conll import TagLayout, detect_tag_columns, read_conll
 from .detect import FORMAT_NAMES, sniff_format
@@ -33,6 +34,7 @@ __all__ = [
     "FormatError",
     "FormatWarning",
     "NestedSentence",
+    "NonEntityLines",
     "Skipped",
     "TagLayout",
     "detect_format",

@@ -28,6 +28,9 @@ class NestedSentence:
     `spaces` says whether each token is followed by a space, for text from a
     language tokenizer (BRAT); None (the default) means tokens joined by
     single spaces, which the whitespace tokenizer gives back.
+    `sent_starts` are the tokens that start a sentence, for a record that
+    holds several (a BRAT document: one a line); 0 first, ascending. None
+    (the default) means the record is one sentence.
     """
 
     tokens: List[str]
@@ -35,10 +38,22 @@ class NestedSentence:
     doc_id: Optional[str] = None
     sent_id: Optional[str] = None
     spaces: Optional[List[bool]] = None
+    sent_starts: Optional[List[int]] = None
 
     def __post_init__(self) -> None:
         if self.spaces is not None and len(self.spaces) != len(self.tokens):
             raise ValueError(f"{len(self.spaces)} spaces for {len(self.tokens)} tokens")
+        if self.sent_starts is not None:
+            _check_sent_starts(self.sent_starts, len(self.tokens))
+
+
+def _check_sent_starts(starts: List[int], n_tokens: int) -> None:
+    ascending = all(a < b for a, b in zip(starts, starts[1:]))
+    if not starts or starts[0] != 0 or not ascending or starts[-1] >= n_tokens:
+        raise ValueError(
+            f"sentence starts {starts} for {n_tokens} tokens: expected 0 first, ascending, "
+            "each a token index"
+        )
 
 
 def split_whitespace_tokens(
@@ -77,6 +92,7 @@ def sentences_to_docs(
     group_by (Optional[str]): None for one Doc per sentence. "doc_id" joins
         consecutive sentences with the same (non-None) doc_id into one Doc,
         sets ``is_sent_start`` on every token and offsets the spans.
+    A record with `sent_starts` (BRAT) always gets its sentence starts set.
     """
     if group_by is None:
         for sentence in sentences:
@@ -108,11 +124,11 @@ def _make_doc(
     sent_starts: List[int] = []
     for sentence in sentences:
         offset = len(tokens)
-        sent_starts.append(offset)
+        sent_starts.extend(offset + start for start in sentence.sent_starts or [0])
         tokens.extend(sentence.tokens)
         spans.extend((start + offset, end + offset, label) for start, end, label in sentence.spans)
     doc = doc_from_tokens(vocab, tokens, _join_spaces(sentences))
-    if set_sents:
+    if set_sents or any(sentence.sent_starts is not None for sentence in sentences):
         starts = set(sent_starts)
         for token in doc:
             token.is_sent_start = token.i in starts

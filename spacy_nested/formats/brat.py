@@ -9,15 +9,21 @@ give a type, character offsets into ``X.txt`` (end exclusive) and the text::
 
 T3 is discontinuous: its fragments are separated by ``;`` and its text is
 theirs joined by a space. The other kinds (relations R, events E, attributes
-A and M, normalizations N, notes #, equivalences *) are ignored.
+A and M, normalizations N, notes #, equivalences *) are not entities: they
+are skipped and counted by kind in `NonEntityLines` when one is given
+(``convert`` prints ``Skipped standoff lines that are not entities:
+3 relations (R), 1 note (#)``).
 
 * A directory means every ``*.ann`` in it, sorted, each with the ``.txt`` of
   the same stem (a ``.txt`` without an ``.ann``, say a README, is ignored).
   A single ``.ann`` or ``.txt`` path means that pair. A missing partner is
   a FormatError.
-* One `NestedSentence` per document, doc_id = the file stem. Sentences are
-  not split: BRAT does not mark them and an entity may cross a line break
-  (run a sentencizer on the Docs if needed).
+* One `NestedSentence` per document, doc_id = the file stem, whose
+  `sent_starts` are the text's lines: the first token of each line with text
+  (not only whitespace) starts a sentence. A line's trailing whitespace and
+  the blank lines after it (``"\\n"`` tokens) stay in its sentence; leading
+  whitespace of the document is in the first. An entity across a line break
+  is kept, and crosses a sentence boundary.
 * The text is tokenized by the given spaCy tokenizer (``nlp.make_doc``) and
   kept verbatim: the record carries the tokens' `spaces`, so the Doc text
   equals the ``.txt`` text, whitespace tokens such as ``"\\n"`` included.
@@ -32,7 +38,9 @@ A and M, normalizations N, notes #, equivalences *) are ignored.
 * A ``.txt`` that is empty or only whitespace is an error ("no sentences
   found"), as an empty file is for the other readers.
 
-Every problem raises `FormatError` with the file and line. Given
+Every problem raises `FormatError` with the file and line, and the column
+of a byte that is not UTF-8 (``doc.txt:2:6: not UTF-8 (byte 0xff at column
+6)``, for the ``.txt`` too). Given
 ``skipped=Skipped(skip_invalid=True)``, an invalid ``.ann`` line is skipped
 instead (the rest of the document is kept), and so is a document whose
 ``.txt`` is missing, empty or not UTF-8; each error is kept in
@@ -40,19 +48,38 @@ instead (the rest of the document is kept), and so is a document whose
 """
 
 import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from .base import LabeledSpan, NestedSentence
-from .errors import NO_SENTENCES, FormatError, FormatWarning, Skipped, skip_or_raise
+from .errors import (
+    NO_SENTENCES,
+    FormatError,
+    FormatWarning,
+    LineError,
+    Skipped,
+    decode_line,
+    skip_or_raise,
+)
 
-__all__ = ["read_brat"]
+__all__ = ["NON_ENTITY_KINDS", "NonEntityLines", "read_brat"]
 
 Tokenizer = Callable[[str], Doc]
-IGNORED_KINDS = ("R", "E", "A", "M", "N", "#", "*")
+# The annotations that are not entities, by id prefix: skipped and counted.
+NON_ENTITY_KINDS: Dict[str, str] = {
+    "R": "relation",
+    "E": "event",
+    "A": "attribute",
+    "M": "attribute",
+    "N": "normalization",
+    "#": "note",
+    "*": "equivalence",
+}
 OFFSETS_HINT = "expected 'TYPE START END' or 'TYPE START END;START END...'"
 
 
@@ -62,11 +89,39 @@ class Entity(NamedTuple):
     fragments: List[Tuple[int, int]]  # character offsets, end exclusive
 
 
+@dataclass
+class NonEntityLines:
+    """The ``.ann`` lines that `read_brat` skipped because they are not entities.
+
+    counts (Dict[str, int]): lines per id prefix ("R", "#", ...: `NON_ENTITY_KINDS`),
+        over the documents read. Printed as ``3 relations (R), 1 note (#)``.
+    """
+
+    counts: Dict[str, int] = field(default_factory=dict)
+
+    def add(self, counts: Mapping[str, int]) -> None:
+        """Add the counts of one document."""
+        for kind, count in counts.items():
+            self.counts[kind] = self.counts.get(kind, 0) + count
+
+    def __bool__(self) -> bool:
+        return any(self.counts.values())
+
+    def __str__(self) -> str:
+        parts = []
+        for kind, name in NON_ENTITY_KINDS.items():
+            count = self.counts.get(kind, 0)
+            if count:
+                parts.append(f"{count:,} {name}{'s' if count != 1 else ''} ({kind})")
+        return ", ".join(parts) or "none"
+
+
 def read_brat(
     path: Union[str, Path],
     nlp_or_tokenizer: Union[Language, Tokenizer],
     *,
     skipped: Optional[Skipped] = None,
+    non_entities: Optional[NonEntityLines] = None,
 ) -> Iterator[NestedSentence]:
     """Read BRAT documents, one `NestedSentence` per ``.txt``/``.ann`` pair.
 
@@ -75,6 +130,8 @@ def read_brat(
     skipped (Optional[Skipped]): counts to add the skipped entities to; with
         ``skip_invalid``, where invalid ``.ann`` lines and documents are
         recorded and skipped instead of raised.
+    non_entities (Optional[NonEntityLines]): counts to add the skipped lines
+        that are not entities (relations, notes, ...) to, for each document read.
     RAISES (ValueError): at once, for a path that is no directory, ``.ann`` or
         ``.txt``, or a directory without ``.ann`` files.
     RAISES (FormatError): on the first invalid file, when iteration gets there.
@@ -91,22 +148,29 @@ def read_brat(
     tokenizer: Tokenizer = (
         nlp_or_tokenizer.make_doc if isinstance(nlp_or_tokenizer, Language) else nlp_or_tokenizer
     )
-    return _iter_documents(ann_paths, tokenizer, skipped if skipped is not None else Skipped())
+    return _iter_documents(
+        ann_paths,
+        tokenizer,
+        skipped if skipped is not None else Skipped(),
+        non_entities if non_entities is not None else NonEntityLines(),
+    )
 
 
 def _iter_documents(
-    ann_paths: List[Path], tokenizer: Tokenizer, skipped: Skipped
+    ann_paths: List[Path], tokenizer: Tokenizer, skipped: Skipped, non_entities: NonEntityLines
 ) -> Iterator[NestedSentence]:
     for ann_path in ann_paths:
         try:
-            sentence = _read_document(ann_path, tokenizer, skipped)
+            sentence = _read_document(ann_path, tokenizer, skipped, non_entities)
         except FormatError as error:
             skip_or_raise(error, skipped)
             continue
         yield sentence
 
 
-def _read_document(ann_path: Path, tokenizer: Tokenizer, skipped: Skipped) -> NestedSentence:
+def _read_document(
+    ann_path: Path, tokenizer: Tokenizer, skipped: Skipped, non_entities: NonEntityLines
+) -> NestedSentence:
     txt_path = ann_path.with_suffix(".txt")
     if not txt_path.is_file():
         raise FormatError(ann_path, 1, f"missing text file {txt_path}")
@@ -119,7 +183,8 @@ def _read_document(ann_path: Path, tokenizer: Tokenizer, skipped: Skipped) -> Ne
     spans: List[LabeledSpan] = []
     misaligned: List[int] = []
     discontinuous: List[int] = []
-    for entity in _read_entities(ann_path, text, skipped):
+    kinds: Counter[str] = Counter()  # the lines that are not entities
+    for entity in _read_entities(ann_path, text, skipped, kinds):
         if len(entity.fragments) > 1:
             discontinuous.append(entity.line_no)
             continue
@@ -133,58 +198,85 @@ def _read_document(ann_path: Path, tokenizer: Tokenizer, skipped: Skipped) -> Ne
         warnings.warn(_skipped_message(ann_path, misaligned, discontinuous), FormatWarning)
     skipped.misaligned += len(misaligned)
     skipped.discontinuous += len(discontinuous)
+    non_entities.add(kinds)
     return NestedSentence(
         tokens=[token.text for token in doc],
         spans=list(dict.fromkeys(spans)),  # drop exact duplicates, keep order
         doc_id=ann_path.stem,
         spaces=[bool(token.whitespace_) for token in doc],
+        sent_starts=_line_starts(doc, text),
     )
 
 
+def _line_starts(doc: Doc, text: str) -> List[int]:
+    """The sentence starts of a document: token 0, then the first token of each later line with text.
+
+    Whitespace tokens never start a sentence: a line break belongs to the line it ends.
+    """
+    starts = [0]
+    previous_end: Optional[int] = None  # where the previous token with text ends
+    for token in doc:
+        if token.is_space:
+            continue
+        if previous_end is not None and "\n" in text[previous_end : token.idx]:
+            starts.append(token.i)
+        previous_end = token.idx + len(token.text)
+    return starts
+
+
 def _read_text(path: Path) -> str:
-    """The text exactly as stored: no newline translation, which would shift offsets."""
+    """The text exactly as stored: no newline translation, which would shift offsets.
+
+    RAISES (FormatError): at the line and column of the first byte that is not UTF-8.
+    """
     data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line_no = data.count(b"\n", 0, err.start) + 1
-        raise FormatError(path, line_no, f"invalid UTF-8 at byte {err.start}") from None
+    for line_no, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            decode_line(line)
+        except LineError as err:
+            raise FormatError(path, line_no, err.message, err.column) from None
+    return data.decode("utf-8")
 
 
-def _read_entities(path: Path, text: str, skipped: Skipped) -> Iterator[Entity]:
-    """The entities of an ``.ann`` file; an invalid line goes to `skip_or_raise`."""
+def _read_entities(path: Path, text: str, skipped: Skipped, kinds: Counter[str]) -> Iterator[Entity]:
+    """The entities of an ``.ann`` file; an invalid line goes to `skip_or_raise`.
+
+    kinds: where the lines that are not entities are counted, by id prefix.
+    """
     first_lines: Dict[str, int] = {}  # entity id -> line
     with path.open("rb") as file_:
         for line_no, raw in enumerate(file_, start=1):
             try:
-                entity = _read_entity_line(raw, line_no, text, first_lines)
+                line = decode_line(raw, first=line_no == 1)
+                kind = _annotation_kind(line)
+                entity = _read_entity(line, line_no, text, first_lines) if kind == "T" else None
             except ValueError as err:
-                skip_or_raise(FormatError(path, line_no, str(err)), skipped)
+                skip_or_raise(FormatError.at_line(path, line_no, err), skipped)
                 continue
+            if kind in NON_ENTITY_KINDS:
+                kinds[kind] += 1
             if entity is not None:
                 yield entity
 
 
-def _read_entity_line(
-    raw: bytes, line_no: int, text: str, first_lines: Dict[str, int]
-) -> Optional[Entity]:
-    """The entity of one ``.ann`` line; None for a blank or ignored line. Raises ValueError."""
-    try:
-        line = raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"invalid UTF-8 at byte {err.start}") from None
-    if line_no == 1:
-        line = line.lstrip("\ufeff")
+
+def _annotation_kind(line: str) -> Optional[str]:
+    """The kind of a line: "T" (entity), a key of NON_ENTITY_KINDS, None if blank. Raises ValueError."""
     if not line.strip():
         return None
     ann_id = line.split("\t", 1)[0]
-    if ann_id.startswith(IGNORED_KINDS):
-        return None
-    if not ann_id.startswith("T"):
-        raise ValueError(
-            f"unknown annotation id {ann_id!r}: expected T (entity) or one of "
-            f"{', '.join(IGNORED_KINDS)} (ignored)"
-        )
+    for kind in ("T", *NON_ENTITY_KINDS):
+        if ann_id.startswith(kind):
+            return kind
+    raise ValueError(
+        f"unknown annotation id {ann_id!r}: expected T (entity) or one of "
+        f"{', '.join(NON_ENTITY_KINDS)} (not entities: skipped)"
+    )
+
+
+def _read_entity(line: str, line_no: int, text: str, first_lines: Dict[str, int]) -> Entity:
+    """The entity of one ``T`` line. Raises ValueError."""
+    ann_id = line.split("\t", 1)[0]
     if ann_id in first_lines:
         raise ValueError(f"duplicate id {ann_id!r} (first on line {first_lines[ann_id]})")
     first_lines[ann_id] = line_no

@@ -39,8 +39,9 @@ sentences (CoNLL-2003 English, ``WORD POS CHUNK NER``)::
   - ``auto`` (default): the same decoding, no warnings. Valid IOB2 decodes
     identically under IOB1 rules, so both schemes read correctly.
 
-Every problem raises `FormatError` with the file and line, and so does a
-file without any token line ("no sentences found"). Given
+Every problem raises `FormatError` with the file and line (and the column
+of a byte that is not UTF-8: ``x.conll:2:1: not UTF-8 (byte 0xff at column
+1)``), and so does a file without any token line ("no sentences found"). Given
 ``skipped=Skipped(skip_invalid=True)``, a sentence with an invalid line is
 skipped instead (its first error kept in ``skipped.invalid``); the sentences
 after it keep their sent_ids.
@@ -52,7 +53,7 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Set, Tuple, Union
 
 from .base import LabeledSpan, NestedSentence
-from .errors import NO_SENTENCES, FormatError, FormatWarning, Skipped, skip_or_raise
+from .errors import NO_SENTENCES, FormatError, FormatWarning, LineError, Skipped, decode_line, skip_or_raise
 
 __all__ = ["CHUNK_TYPES", "DOCSTART", "SCHEMES", "TagLayout", "detect_tag_columns", "read_conll"]
 
@@ -264,11 +265,9 @@ def _check_rows(
 def _split_line(path: Path, raw: bytes, line_no: int) -> List[str]:
     """The columns of one line; an empty list for a blank line."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise FormatError(path, line_no, f"invalid UTF-8 at byte {err.start}") from None
-    if line_no == 1:
-        text = text.lstrip("\ufeff")
+        text = decode_line(raw, first=line_no == 1)
+    except LineError as err:
+        raise FormatError(path, line_no, err.message, err.column) from None
     return text.split()
 
 

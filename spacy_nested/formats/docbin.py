@@ -15,7 +15,11 @@ from spacy.tokens import Doc, DocBin
 
 @dataclass
 class ConversionSummary:
-    """Counts over converted Docs: docs, sentences, spans and spans per label."""
+    """Counts over converted Docs: docs, sentences, spans and spans per label.
+
+    What a DocBin of the Docs holds: a Doc's sentences are those its sentence
+    starts make (``doc.sents``), or the Doc itself when none are set.
+    """
 
     n_docs: int = 0
     n_sentences: int = 0
@@ -23,13 +27,12 @@ class ConversionSummary:
     labels: Dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_docs(
-        cls, docs: Iterable[Doc], spans_key: str, n_sentences: int
-    ) -> "ConversionSummary":
+    def from_docs(cls, docs: Iterable[Doc], spans_key: str) -> "ConversionSummary":
         counts: Counter[str] = Counter()
-        n_docs = 0
+        n_docs = n_sentences = 0
         for doc in docs:
             n_docs += 1
+            n_sentences += count_sentences(doc)
             counts.update(span.label_ for span in doc.spans.get(spans_key, []))
         labels = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
         return cls(n_docs, n_sentences, sum(counts.values()), labels)
@@ -40,6 +43,13 @@ class ConversionSummary:
             f"{self.n_docs:,} docs, {self.n_sentences:,} sentences, {self.n_spans:,} spans, "
             f"{len(self.labels)} labels ({labels or 'none'})"
         )
+
+
+def count_sentences(doc: Doc) -> int:
+    """The sentences of `doc`: by its sentence starts when set; else 1 (0 for an empty Doc)."""
+    if doc.has_annotation("SENT_START"):
+        return sum(1 for _ in doc.sents)
+    return 1 if len(doc) else 0
 
 
 def write_docbin(

@@ -25,20 +25,30 @@ One record per line, one sentence per record; offsets are token offsets.
 
 Every problem raises `FormatError` with the file and line, and so does a
 file without any record (empty, or only blank lines: "no sentences found").
+A line that is not JSON, or not UTF-8, is reported at its column too:
+``dev.jsonl:2:90: invalid JSON: Expecting ',' delimiter (truncated line?)``,
+``dev.jsonl:3:14: not UTF-8 (byte 0xff at column 14)``.
 Given ``skipped=Skipped(skip_invalid=True)``, an invalid line is skipped
 instead and its error kept in ``skipped.invalid`` (with format "auto", the
 format is then detected from the first valid record). Exact duplicate
 mentions are dropped; the same boundaries with two labels are kept.
 """
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..tokenizer import token_problem
 from .base import LabeledSpan, NestedSentence, sentences_to_docs, split_whitespace_tokens
-from .errors import NO_SENTENCES, FormatError, FormatWarning, Skipped, skip_or_raise
+from .errors import (
+    NO_SENTENCES,
+    FormatError,
+    FormatWarning,
+    Skipped,
+    decode_line,
+    parse_json_line,
+    skip_or_raise,
+)
 
 __all__ = [
     "FORMATS",
@@ -124,7 +134,7 @@ def _iter_jsonl(
                 sentence, split = _parse(record, record_format, split_tokens)
             except ValueError as err:
                 empty = False  # a line that cannot be decoded is not blank
-                skip_or_raise(FormatError(path, line_no, str(err)), skipped)
+                skip_or_raise(FormatError.at_line(path, line_no, err), skipped)
                 continue
             format = record_format
             for i in split:
@@ -142,21 +152,12 @@ def _raw_token(record: Dict[str, Any], format: str, i: int) -> str:
 
 
 def _decode_line(raw: bytes, line_no: int) -> Optional[Any]:
-    """Decode one line; None for a blank line."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"invalid UTF-8 at byte {err.start}") from None
-    if line_no == 1:
-        text = text.lstrip("\ufeff")
-    text = text.rstrip("\r\n")
+    """The JSON value of one line; None for a blank line. RAISES (LineError)."""
+    text = decode_line(raw, first=line_no == 1)
     if not text.strip():
         return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        hint = "" if text.rstrip().endswith(("}", "]")) else " (truncated line?)"
-        raise ValueError(f"invalid JSON: {err.msg}: column {err.colno}{hint}") from None
+    return parse_json_line(text)
+
 
 
 def _parse(record: Any, format: str, split_tokens: bool) -> Tuple[NestedSentence, List[int]]:

@@ -1,5 +1,6 @@
-"""Tests for the BRAT standoff reader, and for records that carry `spaces`."""
+"""Tests for the BRAT standoff reader, and for records that carry `spaces` and `sent_starts`."""
 
+import re
 import warnings
 from pathlib import Path
 from typing import List
@@ -11,6 +12,7 @@ from spacy_nested.formats import (
     FormatError,
     FormatWarning,
     NestedSentence,
+    NonEntityLines,
     Skipped,
     read_brat,
     sentences_to_docs,
@@ -64,6 +66,51 @@ def test_nested_entities(tmp_path):
         ("T-cells", "cell_type"),
         ("IL-2 gene", "RNA"),
     ]
+
+
+@pytest.mark.parametrize(
+    "text,sentences",
+    [
+        (TEXT, ["IL-2 gene  expression\n", "in T-cells.\n"]),
+        ("Bonn", ["Bonn"]),
+        ("Café\r\nMünchen\r\n", ["Café\r\n", "München\r\n"]),
+        # Blank lines, and a line's trailing whitespace, stay in the sentence before them; the
+        # document's leading whitespace is in the first one, whitespace before a line's text in the one before.
+        ("\n\nBonn\n\n\nParis  \n  Rome", ["\n\nBonn\n\n\n", "Paris  \n  ", "Rome"]),
+        (" \t\nBonn", [" \t\nBonn"]),
+        ("a\n \nb c\n", ["a\n \n", "b c\n"]),
+    ],
+)
+def test_each_line_with_text_starts_a_sentence(tmp_path, text, sentences):
+    write_pair(tmp_path, "doc", text, [])
+    (sentence,) = read_all(tmp_path)
+    (doc,) = sentences_to_docs([sentence], NLP.vocab)
+    assert doc.text == text
+    assert [s.text_with_ws for s in doc.sents] == sentences
+    assert sentence.sent_starts == [s.start for s in doc.sents]
+
+
+def test_entity_across_a_line_break_is_kept(tmp_path):
+    write_pair(tmp_path, "n", "New\nYork", ["T1\tLOC 0 8\tNew York"])
+    (sentence,) = read_all(tmp_path)
+    (doc,) = sentences_to_docs([sentence], NLP.vocab)
+    assert [s.text for s in doc.sents] == ["New\n", "York"]
+    assert [s.text for s in doc.spans["nested"]] == ["New\nYork"]
+
+
+def test_non_entity_lines_counted_by_kind(tmp_path):
+    write_pair(tmp_path, "doc1", TEXT, ANN)
+    write_pair(tmp_path, "doc2", "Bonn", ["T1\tLOC 0 4\tBonn", "R1\tIn Arg1:T1 Arg2:T1", "M1\tNegated T1"])
+    (tmp_path / "doc3.ann").write_text("R1\tIn Arg1:T1 Arg2:T1\n")  # no doc3.txt: not read
+    non_entities = NonEntityLines()
+    sentences = list(read_brat(tmp_path, NLP, skipped=Skipped(skip_invalid=True), non_entities=non_entities))
+    assert [s.doc_id for s in sentences] == ["doc1", "doc2"]
+    assert non_entities.counts == {"R": 2, "E": 1, "A": 1, "N": 1, "#": 1, "*": 2, "M": 1}
+    assert str(non_entities) == (
+        "2 relations (R), 1 event (E), 1 attribute (A), 1 attribute (M), 1 normalization (N), "
+        "1 note (#), 2 equivalences (*)"
+    )
+    assert bool(non_entities) and not NonEntityLines() and str(NonEntityLines()) == "none"
 
 
 def test_directory_sorted_and_single_files(tmp_path):
@@ -213,15 +260,35 @@ def test_missing_ann(tmp_path):
     assert str(excinfo.value) == message
 
 
-def test_invalid_utf8(tmp_path):
+@pytest.mark.parametrize(
+    "data,line_no,column,byte",
+    [
+        (b"line one\nline \xff two\n", 2, 6, "ff"),
+        (b"caf\xc3\xa9\r\nM\xc3\xbcn\xfe\r\n", 2, 5, "fe"),  # bytes, not characters: "ü" is two
+        (b"\x80 first", 1, 1, "80"),
+    ],
+)
+def test_txt_not_utf8_at_line_and_column(tmp_path, data, line_no, column, byte):
+    """The .txt is read as a whole, and its undecodable byte is located by line and column all the same."""
     write_pair(tmp_path, "doc", TEXT, ANN)
-    (tmp_path / "doc.txt").write_bytes(b"line one\nline \xff two\n")
-    with pytest.raises(FormatError, match=r"doc\.txt:2: invalid UTF-8 at byte 14"):
+    (tmp_path / "doc.txt").write_bytes(data)
+    with pytest.raises(FormatError) as excinfo:
         read_all(tmp_path)
-    (tmp_path / "doc.txt").write_text(TEXT)
-    (tmp_path / "doc.ann").write_bytes(b"T1\tDNA 0 9\tIL-2 gene\nT2\tDNA 0 4\t\xff\n")
-    with pytest.raises(FormatError, match=r"doc\.ann:2: invalid UTF-8"):
+    message = f"not UTF-8 (byte 0x{byte} at column {column})"
+    assert str(excinfo.value) == f"{tmp_path / 'doc.txt'}:{line_no}:{column}: {message}"
+    assert (excinfo.value.line_no, excinfo.value.column) == (line_no, column)
+
+
+def test_ann_not_utf8_at_line_and_column(tmp_path):
+    path = write_pair(tmp_path, "doc", TEXT, ANN)
+    path.write_bytes(b"T1\tDNA 0 9\tIL-2 gene\nT2\tDNA 0 4\t\xff\nT3\tprotein 0 4\tIL-2\n")
+    with pytest.raises(FormatError) as excinfo:
         read_all(tmp_path)
+    assert str(excinfo.value) == f"{path}:2:12: not UTF-8 (byte 0xff at column 12)"
+    skipped = Skipped(skip_invalid=True)
+    (sentence,) = read_all(tmp_path, skipped=skipped)  # the line alone is skipped
+    assert sentence.spans == [(0, 2, "DNA"), (0, 1, "protein")]
+    assert [str(e) for e in skipped.invalid] == [f"{path}:2:12: not UTF-8 (byte 0xff at column 12)"]
 
 
 def test_bad_paths(tmp_path):
@@ -237,6 +304,25 @@ def test_bad_paths(tmp_path):
 def test_spaces_length_checked():
     with pytest.raises(ValueError, match="1 spaces for 2 tokens"):
         NestedSentence(["a", "b"], spaces=[True])
+
+
+@pytest.mark.parametrize("starts", [[], [1], [0, 0], [0, 2, 1], [0, 3]])
+def test_sent_starts_checked(starts):
+    with pytest.raises(ValueError, match=re.escape(f"sentence starts {starts} for 3 tokens: expected 0 first")):
+        NestedSentence(["a", "b", "c"], sent_starts=starts)
+
+
+def test_sent_starts_set_with_and_without_group_by():
+    sentences = [
+        NestedSentence(["a", "\n", "b"], [(0, 3, "X")], "d", spaces=[False] * 3, sent_starts=[0, 2]),
+        NestedSentence(["c", "d"], [(1, 2, "Y")], "d"),  # one sentence
+    ]
+    docs = list(sentences_to_docs(sentences, NLP.vocab))
+    assert [[s.text for s in doc.sents] for doc in docs[:1]] == [["a\n", "b"]]
+    assert not docs[1].has_annotation("SENT_START")
+    (doc,) = sentences_to_docs(sentences, NLP.vocab, group_by="doc_id")
+    assert [s.text for s in doc.sents] == ["a\n", "b", "c d"]
+    assert [(s.text, s.label_) for s in doc.spans["nested"]] == [("a\nb", "X"), ("d", "Y")]
 
 
 def test_group_by_doc_id_with_spaces():

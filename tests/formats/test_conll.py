@@ -241,9 +241,11 @@ def test_error_in_inner_layer(tmp_path):
 
 def test_invalid_utf8(tmp_path):
     path = tmp_path / "bad.conll"
-    path.write_bytes(b"a O\n\xff O\n")
-    with pytest.raises(FormatError, match=r"bad\.conll:2: invalid UTF-8 at byte 0"):
+    path.write_bytes(b"a O\nb\xc3\xa9\xff O\n")
+    with pytest.raises(FormatError) as excinfo:
         read_all(path)
+    assert str(excinfo.value) == f"{path}:2:4: not UTF-8 (byte 0xff at column 4)"
+    assert (excinfo.value.line_no, excinfo.value.column) == (2, 4)
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "\ufeff\n", "-DOCSTART- -X- O O\n\n"])
@@ -278,7 +280,7 @@ def test_skip_invalid(tmp_path):
     assert [str(e)[len(str(path)) :] for e in skipped.invalid] == [
         ":4: invalid tag 'X-Y' in column 2: expected O, B-TYPE or I-TYPE",
         ":7: expected at least 2 columns (the word and 1 tag column), found 1",
-        ":11: invalid UTF-8 at byte 0",
+        ":11:1: not UTF-8 (byte 0xff at column 1)",
         ":14: expected 2 columns (as on line 3), found 3",
     ]
     with pytest.raises(FormatError, match=r"d\.conll:4: invalid tag 'X-Y'"):

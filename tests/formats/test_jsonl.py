@@ -108,7 +108,7 @@ def test_blank_lines_skipped_and_counted(tmp_path):
     with pytest.raises(FormatError) as excinfo:
         list(read_jsonl(path))
     assert excinfo.value.line_no == 5
-    assert str(excinfo.value).startswith(f"{path}:5: invalid JSON")
+    assert str(excinfo.value).startswith(f"{path}:5:2: invalid JSON")
 
 
 def test_detection_uses_first_record(tmp_path):
@@ -141,12 +141,6 @@ def _w2ner(index, tokens=("a", "b", "c"), type="X"):
 
 ERROR_CASES: List[Tuple[str, str, str]] = [
     # (format, second line of the file, expected message after "path:2: ")
-    ("yhcc", _yhcc()[:-3], "invalid JSON: Expecting ',' delimiter: column 90 (truncated line?)"),
-    (
-        "yhcc",
-        '{"tokens": ["a"], ',
-        "invalid JSON: Expecting property name enclosed in double quotes: column 19 (truncated line?)",
-    ),
     ("yhcc", "[1, 2]", "expected a JSON object, got list"),
     ("yhcc", '"text"', "expected a JSON object, got string"),
     ("yhcc", json.dumps({"tokens": ["a"]}), "missing key 'entity_mentions' (format 'yhcc')"),
@@ -244,21 +238,41 @@ def test_errors_name_file_and_line(tmp_path, format, line, message, given_format
         list(read_jsonl(path, format if given_format == "explicit" else "auto"))
     error = excinfo.value
     assert isinstance(error, ValueError)
-    assert (error.path, error.line_no) == (str(path), 2)
+    assert (error.path, error.line_no, error.column) == (str(path), 2, None)
     assert str(error).startswith(f"{path}:2: {message}"), str(error)
 
 
-def test_invalid_utf8(tmp_path):
+COLUMN_ERROR_CASES: List[Tuple[bytes, int, str]] = [
+    # (second line of the file, column, expected message after "path:2:column: ")
+    (_yhcc()[:-3].encode(), 90, "invalid JSON: Expecting ',' delimiter (truncated line?)"),
+    (
+        b'{"tokens": ["a"], ',
+        19,
+        "invalid JSON: Expecting property name enclosed in double quotes (truncated line?)",
+    ),
+    (b'{"tokens": ["a"] "entity_mentions": []}', 18, "invalid JSON: Expecting ',' delimiter"),
+    # A column counts bytes on a line that is not UTF-8: "é" is two.
+    (b'{"tokens": ["\xc3\xa9\xff"]}', 16, "not UTF-8 (byte 0xff at column 16)"),
+]
+
+
+@pytest.mark.parametrize("given_format", ["auto", "explicit"])
+@pytest.mark.parametrize("line,column,message", COLUMN_ERROR_CASES)
+def test_errors_name_file_line_and_column(tmp_path, line, column, message, given_format):
+    """A line that is not JSON, or not UTF-8, is located by one line:column, not by a column in the message."""
     path = tmp_path / "bad.jsonl"
-    path.write_bytes(b'{"tokens": ["\xff"], "entity_mentions": []}\n')
-    with pytest.raises(FormatError, match=r"bad\.jsonl:1: invalid UTF-8"):
-        list(read_jsonl(path))
+    path.write_bytes(FIRST_LINES["yhcc"].encode() + b"\n" + line + b"\n")
+    with pytest.raises(FormatError) as excinfo:
+        list(read_jsonl(path, "yhcc" if given_format == "explicit" else "auto"))
+    error = excinfo.value
+    assert (error.path, error.line_no, error.column, error.message) == (str(path), 2, column, message)
+    assert str(error) == f"{path}:2:{column}: {message}"
 
 
 def test_truncated_last_line(tmp_path):
     path = tmp_path / "cut.jsonl"
     path.write_text(json.dumps(YHCC) + "\n" + json.dumps(YHCC)[:40], encoding="utf8")
-    with pytest.raises(FormatError, match=r"cut\.jsonl:2: invalid JSON: .*\(truncated line\?\)"):
+    with pytest.raises(FormatError, match=r"cut\.jsonl:2:41: invalid JSON: .*\(truncated line\?\)"):
         list(read_jsonl(path))
 
 
@@ -285,20 +299,23 @@ def test_skip_invalid(tmp_path):
         _yhcc(start=2, end=1),
         json.dumps(W2NER),  # another format than the first valid record
         json.dumps(YHCC)[:40],
+        '{"tokens": ["\udcff"], "entity_mentions": []}',  # the byte 0xff: not UTF-8
         json.dumps({**YHCC, "tokens": ["a"], "entity_mentions": []}),
     ]
-    path = write_lines(tmp_path / "in.jsonl", lines)
+    path = tmp_path / "in.jsonl"
+    path.write_bytes("".join(line + "\n" for line in lines).encode("utf8", "surrogateescape"))
     skipped = Skipped(skip_invalid=True)
     sentences = list(read_jsonl(path, skipped=skipped))
     assert [s.tokens for s in sentences] == [TOKENS, ["a"]]
-    assert [(e.path, e.line_no) for e in skipped.invalid] == [(str(path), n) for n in (1, 4, 5, 6)]
-    assert [str(e).split(": ")[1] for e in skipped.invalid] == [
-        "expected a JSON object, got list",
-        "span start 2 >= end 1 in entity_mentions[0]",
-        "missing key 'tokens' (format 'yhcc'); the record looks like 'w2ner'",
-        "invalid JSON",
+    assert [(e.path, e.line_no) for e in skipped.invalid] == [(str(path), n) for n in (1, 4, 5, 6, 7)]
+    assert [str(e)[len(str(path)) :] for e in skipped.invalid] == [
+        ":1: expected a JSON object, got list",
+        ":4: span start 2 >= end 1 in entity_mentions[0]",
+        ":5: missing key 'tokens' (format 'yhcc'); the record looks like 'w2ner'",
+        ":6:41: invalid JSON: Expecting ',' delimiter (truncated line?)",
+        ":7:14: not UTF-8 (byte 0xff at column 14)",
     ]
-    assert str(skipped) == "4 invalid records"
+    assert str(skipped) == "5 invalid records"
     for not_skipping in (None, Skipped()):
         with pytest.raises(FormatError, match=r"in\.jsonl:1: expected a JSON object"):
             list(read_jsonl(path, skipped=not_skipping))
