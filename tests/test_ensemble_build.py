@@ -116,8 +116,10 @@ def test_shared_encoder_config_trains_three_heads_over_one_tok2vec(tmp_path):
     dev = list(dev_corpus(nlp))
     assert all(len(eg.reference.spans[key]) == len(eg.reference.spans["nested"]) for eg in dev for key in SHARED)
     scores = nlp.evaluate(dev)
-    assert all(isinstance(scores[f"spans_{key}_f"], float) for key in SHARED), sorted(scores)
-    assert isinstance(scores["spans_nested_f"], float)
+    for key in ("nested", *SHARED):  # each member and the ensemble scored under its own key
+        assert 0.0 <= scores[f"spans_{key}_f"] <= 1.0, (key, sorted(scores))
+    predicted = list(nlp.pipe(eg.reference.text for eg in dev))
+    assert all(key in doc.spans for doc in predicted for key in ("nested", *SHARED))  # every group written
     assert T["score_weights"]["spans_nested_f"] == 1.0 and T["score_weights"]["spans_nested_ll_f"] == 0.0
 
 

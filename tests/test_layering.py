@@ -6,7 +6,6 @@
   with its defaults hands exactly those values to the torch head.
 * Every registered name is also an entry point, so configs work without ``--code``.
 """
-import importlib
 import pkgutil
 import subprocess
 import sys
@@ -56,15 +55,30 @@ def test_factory_defaults_reach_the_torch_head(factory):
             assert {k: getattr(getattr(pipe, group), k) for k in fields} == fields
 
 
+ENTRY_POINT_REGISTRIES = {
+    "spacy_architectures": "architectures",
+    "spacy_misc": "misc",
+    "spacy_scorers": "scorers",
+    "spacy_tokenizers": "tokenizers",
+    "spacy_readers": "readers",
+    "spacy_augmenters": "augmenters",
+    "spacy_callbacks": "callbacks",
+}
+
+
 def test_every_registration_is_an_entry_point():
-    declared = {
-        group: {ep.name: ep.value for ep in entry_points(group=group)}
-        for group in ("spacy_architectures", "spacy_misc", "spacy_scorers", "spacy_tokenizers")
-    }
-    for name, func in registrations.ARCHITECTURES.items():
-        assert declared["spacy_architectures"][name] == f"{func.__module__}:{func.__name__}"
-    for name, func in registrations.MISC.items():
-        assert declared["spacy_misc"][name] == f"{func.__module__}:{func.__name__}"
-    for value in declared["spacy_misc"].values():
-        module, attr = value.split(":")
-        assert getattr(importlib.import_module(module), attr) in registrations.MISC.values()
+    declared = {group: {ep.name: ep for ep in entry_points(group=group)} for group in ENTRY_POINT_REGISTRIES}
+    for group, table in (("spacy_architectures", registrations.ARCHITECTURES), ("spacy_misc", registrations.MISC),
+                         ("spacy_callbacks", registrations.CALLBACKS)):  # fmt: skip
+        for name, func in table.items():
+            assert declared[group][name].value == f"{func.__module__}:{func.__name__}", name
+
+
+@pytest.mark.parametrize("group", sorted(ENTRY_POINT_REGISTRIES))
+def test_every_entry_point_loads_what_spacy_registers_under_its_name(group):
+    """A config naming an entry point's name gets the function the entry point points to."""
+    ours = [ep for ep in entry_points(group=group) if ep.value.startswith("spacy_nested.")]
+    assert ours, f"no spacy_nested entry point in {group}"
+    for ep in ours:
+        registered = spacy.registry.get(ENTRY_POINT_REGISTRIES[group], ep.name)
+        assert registered is ep.load(), ep.name
