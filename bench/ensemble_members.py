@@ -4,10 +4,10 @@
 
 MODEL is a pipeline with a ``nested_ensemble``: one trained from a
 ``shared-encoder-config`` (one encoder, several heads), or one from
-``combine-pipelines``/``build-ensemble`` (separately trained members). For each
+``combine-pipelines``/``scripts/workflow.py build-ensemble`` (separately trained members). For each
 member key, the member alone is the pipeline without the other members and the
 ensemble, its detector writing ``nested``; its threshold is tuned on DEV as
-``tune-pipeline`` tunes every pipeline (21 values from 0 to 1, the first best
+``scripts/workflow.py tune`` tunes every pipeline (21 values from 0 to 1, the first best
 wins), it is saved as ``OUT/<key>/model-tuned`` and scored with ``evaluate``
 (``OUT/<key>.json``, per-sentence counts included). The ensemble is tuned by
 ``tune-ensemble`` (its default grid) into ``OUT/ensemble/model-tuned`` and

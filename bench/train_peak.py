@@ -1,10 +1,10 @@
-"""Peak RSS and wall time of a full training of each pipeline (issue 17).
+"""Peak RSS and wall time of a full training of each pipeline.
 
     OMP_NUM_THREADS=1 python bench/train_peak.py --train /tmp/genia/train.spacy --dev /tmp/genia/dev.spacy \\
         --output-root training --pipelines spancat locate_label [--encoder cpu] [-- --system.seed 1]
 
-Each pipeline trains with the project's own command, ``python -m spacy_nested
-train-pipeline NAME --encoder ENCODER --output-root ROOT`` (its whole config:
+Each pipeline trains with the spaCy project's own step, ``python
+scripts/workflow.py train NAME --encoder ENCODER --output-root ROOT`` (its whole config:
 6 epochs of GENIA train for the CPU configs, evaluation on dev included), in a
 child process on one thread. When the child ends, the kernel's account of it
 (``os.wait4``) gives its peak resident set size, the largest RSS it ever had,
@@ -19,7 +19,7 @@ spacy train CFG``, into ``ROOT/ENCODER/<CFG's stem>``, with a ``TRAINED`` marker
 when it ends): a shared-encoder ensemble from ``python -m spacy_nested
 shared-encoder-config``, say.
 
-A finished training is reused by ``train-pipeline``, so its peak cannot be
+A finished training is reused by ``workflow.py train``, so its peak cannot be
 measured again: the bench then prints the figures it wrote when it ran, and
 ``--force`` (which deletes the run's ``TRAINED`` marker) trains again.
 ``--table`` prints the figures of earlier runs and runs nothing. Linux and macOS
@@ -59,7 +59,7 @@ def train_one(name: str, args: argparse.Namespace, extra: List[str], config: Opt
         raise SystemExit(f"{output} holds a finished training this bench did not measure: --force trains it again")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     if config is None:
-        cmd = [sys.executable, "-m", "spacy_nested", "train-pipeline", name, "--encoder", args.encoder,
+        cmd = [sys.executable, str(REPO / "scripts" / "workflow.py"), "train", name, "--encoder", args.encoder,
                "--output-root", str(args.output_root), "--paths.train", args.train, "--paths.dev", args.dev, *extra]
     else:
         cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output),

@@ -1,9 +1,13 @@
-"""``python -m spacy_nested``: run the command-line interface.
+"""``python -m spacy_nested``: the commands a user of the library runs.
 
-Importing the command modules registers their commands on the one `app`.
+convert, annotate, evaluate, report, tune-ensemble, combine-pipelines and
+shared-encoder-config. Importing the command modules registers their commands
+on the one `app`. The steps of this repository's own spaCy project (training,
+tuning, config generation) are not here: they are the scripts beside
+project.yml (``scripts/``), which import the library, never the other way.
 """
 
-from . import cli, configs_gen, ensemble_build, ensemble_cli, report, upgrade, workflow  # noqa: F401  (imported for their commands)
+from . import cli, ensemble_build, ensemble_cli, report  # noqa: F401  (imported for their commands)
 from ._cli_util import app
 from .annotation import command as annotate_command  # noqa: F401  (imported for its command)
 

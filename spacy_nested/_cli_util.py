@@ -3,6 +3,8 @@
 As in spaCy (``spacy/cli/_util.py``): each command module decorates its
 commands with ``@app.command("name")``; ``python -m spacy_nested``
 (`spacy_nested.__main__`) imports the command modules, which registers them.
+The project's scripts (``scripts/`` beside project.yml) have their own typer
+apps and fail through `fail` too.
 """
 
 from typing import NoReturn

@@ -8,8 +8,9 @@
 Each ``KEY=MODEL`` is a trained pipeline holding exactly one detector of this
 package (``locate_label_ner``, ``boundary_offset_ner``, ``proposer_regressor_ner``);
 inside the ensemble that detector writes ``KEY``. The same detector may come
-several times (seeds, configs): ``build-ensemble`` combines one pipeline per
-detector of the project, this combines any. Setup (b) of
+several times (seeds, configs): the spaCy project's ``ensemble`` step
+(``scripts/workflow.py build-ensemble``, beside project.yml) uses this to combine
+one pipeline per detector it trained; this command combines any. Setup (b) of
 ``spacy_nested.pipeline.ensemble``: the first pipeline is the base, its detector's
 ``spans_key`` overridden at load (``spacy.load(..., config=...)``, so the saved
 config says it too); each other pipeline is loaded with its key, its detector

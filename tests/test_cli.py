@@ -70,24 +70,15 @@ def test_no_args_shows_help():
     assert "convert" in result.output
 
 
-def test_python_m_spacy_nested_has_every_command():
-    """`python -m spacy_nested` registers each command module's commands on the one app."""
+def test_python_m_spacy_nested_has_exactly_the_user_commands():
+    """`python -m spacy_nested` registers each command module's commands on the one app: what a user of
+    the library runs, and none of the spaCy project's own steps (those are scripts/ beside project.yml)."""
     names = {command.name for command in app.registered_commands}
     assert names == {
+        "annotate",
         "convert",
         "evaluate",
         "report",
-        "train-pipeline",
-        "evaluate-pipeline",
-        "visualize-pipeline",
-        "benchmark-pipeline",
-        "package-pipeline",
-        "upgrade-config",
-        "write-configs",
-        "annotate",
-        "prepare-data",
-        "tune-pipeline",
-        "build-ensemble",
         "tune-ensemble",
         "combine-pipelines",
         "shared-encoder-config",
@@ -95,6 +86,27 @@ def test_python_m_spacy_nested_has_every_command():
     assert not app.registered_groups
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0 and all(name in result.output for name in names)
+
+
+def test_the_library_never_imports_the_project_scripts():
+    """scripts/ imports spacy_nested; importing every module of the package loads none of scripts/."""
+    import os
+    import pkgutil
+    import subprocess
+    import sys
+
+    import spacy_nested
+
+    modules = [m.name for m in pkgutil.walk_packages(spacy_nested.__path__, "spacy_nested.")]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(sorted(n for n in ('workflow', 'prepare_data', 'write_configs') if n in sys.modules))"
+    )
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    env = {**os.environ, "PYTHONPATH": scripts}  # importable, so an import of a script would succeed and show
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["[]"]
 
 
 def test_convert(tmp_path):

@@ -58,13 +58,38 @@ def test_configs_found():
 
 
 @pytest.mark.parametrize("cfg_path", CONFIGS, ids=[p.name for p in CONFIGS])
-def test_a_detector_without_the_none_veto_has_a_threshold(cfg_path):
-    """With the veto off and a threshold of 0 every proposal is a span, and the dev score that picks
-    model-best during training is noise."""
+def test_the_last_component_writes_nested_spans_through_a_threshold_that_drops_some(cfg_path):
+    """What a user of a trained pipeline, ``evaluate`` and the project's ``tune`` step rely on: the
+    pipeline's last component writes ``doc.spans["nested"]`` and decides which spans with a ``threshold``
+    in [0, 1]. A detector with its None veto off (in the config or by its factory's default) needs a
+    threshold above 0: with the veto off and a threshold of 0 every proposal is a span, and the dev
+    score that picks model-best during training is noise. spancat keeps a label at a score of at least
+    its threshold, so 0 would keep every label of every suggested span: it needs one above 0 too."""
     config = load_config(cfg_path, interpolate=False)
-    for name, component in config["components"].items():
-        if component.get("decoder", {}).get("none_veto") is False:
-            assert float(component["threshold"]) > 0, f"{cfg_path.name}: {name}"
+    last = config["nlp"]["pipeline"][-1]
+    component = config["components"][last]
+    assert component.get("spans_key") == "nested", f"{cfg_path.name}: {last} writes {component.get('spans_key')!r}"
+    threshold = float(component["threshold"])
+    assert 0.0 <= threshold <= 1.0, f"{cfg_path.name}: {last}"
+    factory = component["factory"]
+    default_decoder = _factory_defaults(factory).get("decoder") or {}
+    none_veto = (component.get("decoder") or {}).get("none_veto", default_decoder.get("none_veto"))
+    if none_veto is False or factory == "spancat":
+        assert threshold > 0, f"{cfg_path.name}: {last} (none_veto {none_veto}) keeps every proposal at threshold 0"
+
+
+def _factory_defaults(factory: str) -> dict:
+    """The default config of one of this package's factories, registered (as when spaCy reads a config) by
+    importing the module its ``spacy_factories`` entry point names; {} for spaCy's own factories."""
+    from importlib.metadata import entry_points
+
+    from spacy.language import Language
+
+    found = [entry_point for entry_point in entry_points(group="spacy_factories") if entry_point.name == factory]
+    if not found:
+        return {}
+    found[0].load()
+    return dict(Language.get_factory_meta(factory).default_config or {})
 
 
 def _tiny_config(cfg_path: Path, bert_dir: str, corpus: Path):

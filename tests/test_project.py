@@ -1,6 +1,11 @@
-"""The `smoke` workflow of project.yml, run end to end (explosion/projects style), and the main job's data step."""
+"""The `smoke` workflow of project.yml, run end to end (explosion/projects style), and the main job's data step.
+
+project.yml's steps run the library's commands and the project's scripts (scripts/ beside it), so a
+copy of the project for a run holds project.yml, configs/ and scripts/.
+"""
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import List, Tuple
 
@@ -8,11 +13,15 @@ import pytest
 import spacy
 import srsly
 from spacy.tokens import DocBin
+from typer.testing import CliRunner
 from weasel.cli.run import project_run
 
-from spacy_nested.workflow import CONFIGS
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))  # as `python scripts/workflow.py` finds its sibling scripts
+
+import prepare_data  # noqa: E402
+import workflow  # noqa: E402
+from workflow import CONFIGS  # noqa: E402
 
 
 @pytest.mark.slow
@@ -24,6 +33,7 @@ def test_smoke_workflow_reports_every_pipeline(shared_data, tmp_path):
     project["vars"]["dev_path"] = str(shared_data / "genia" / "dev.jsonl")
     srsly.write_yaml(root / "project.yml", project)
     shutil.copytree(REPO / "configs", root / "configs")
+    shutil.copytree(REPO / "scripts", root / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
     project_run(root, "smoke", capture=True)
     reports = root / "reports" / "genia" / "smoke" / "cpu"
     report = srsly.read_json(reports / "report.json")
@@ -38,22 +48,53 @@ def test_smoke_workflow_reports_every_pipeline(shared_data, tmp_path):
         assert "doc 4: predicted" in page
 
 
-def test_all_workflow_trains_evaluates_and_reports_every_pipeline():
-    project = srsly.read_yaml(REPO / "project.yml")
+def test_all_workflow_trains_evaluates_and_reports_every_pipeline(tmp_path, monkeypatch):
+    """The `all` workflow's train, evaluate and report steps, as project.yml writes them (its vars filled
+    in), run through the scripts' command lines with the training and the scoring stubbed out: every
+    pipeline is trained, the model it trained is the one evaluated, and its metrics are written where
+    the report step reads them, in that order."""
+    import shlex
+
+    from weasel.util import load_project_config
+
+    import spacy_nested.report
+
+    project = load_project_config(REPO)
     steps = project["workflows"]["all"]
+    commands = {command["name"]: command for command in project["commands"]}
+    trained: dict = {}
+    written: dict = {}
+
+    def train(name: str, encoder: str, output_root: Path, *args: object) -> Path:
+        trained[name] = output_root / encoder / name / "model-best"
+        trained[name].mkdir(parents=True)
+        return trained[name].parent
+
+    monkeypatch.setattr(workflow, "train_pipeline", train)
+    monkeypatch.setattr(spacy_nested.report, "evaluate", lambda model, docbin, **kwargs: {"model": model})
+    monkeypatch.setattr(spacy_nested.report, "write_metrics", lambda metrics, path: written.update({metrics["model"]: path}))
+    monkeypatch.chdir(tmp_path)  # project.yml's paths are relative to the project's folder
+    (tmp_path / "corpus" / "genia").mkdir(parents=True)
+    (tmp_path / "corpus" / "genia" / "dev.spacy").touch()
+
+    def run_step(step: str) -> None:
+        for line in commands[step]["script"]:
+            argv = shlex.split(line)
+            assert argv[:2] == ["python", "scripts/workflow.py"], line
+            result = CliRunner().invoke(workflow.app, argv[2:])
+            assert result.exit_code == 0, (line, result.output)
+
     for name in CONFIGS:
-        assert steps.index(f"train-{name}") < steps.index(f"evaluate-{name}") < steps.index("benchmark") < steps.index("report")
-
-
-def test_readme_lists_the_current_project_commands(tmp_path):
-    """`spacy project document . --output README.md` keeps this section current."""
-    from weasel.cli.document import project_document
-
-    marker = "<!-- WEASEL: AUTO-GENERATED DOCS START (do not remove) -->"
-    fresh = tmp_path / "README.md"
-    project_document(REPO, fresh)
-    readme, generated = (path.read_text(encoding="utf8") for path in (REPO / "README.md", fresh))
-    assert readme[readme.index(marker):].strip() == generated[generated.index(marker):].strip()
+        assert steps.index(f"train-{name}") < steps.index(f"evaluate-{name}") < steps.index("report")
+        run_step(f"train-{name}")
+        run_step(f"evaluate-{name}")
+    assert set(trained) == set(CONFIGS)
+    assert set(written) == set(trained.values())  # each evaluated model is the one its training wrote
+    (report_line,) = commands["report"]["script"]
+    report_argv = shlex.split(report_line)
+    assert report_argv[:4] == ["python", "-m", "spacy_nested", "report"]
+    assert {path.parent for path in written.values()} == {Path(report_argv[4])}  # the folder the report reads
+    assert sorted(path.name for path in written.values()) == sorted(f"{name}.json" for name in CONFIGS)
 
 
 CONLL = """-DOCSTART- -X- O O
@@ -160,6 +201,7 @@ def _offline_project(root: Path, assets: dict = None) -> Path:
             checksum = hashlib.md5(Path(url[len("file://"):]).read_bytes()).hexdigest()
         asset["url"], asset["checksum"] = url, checksum
     srsly.write_yaml(root / "project.yml", project)
+    shutil.copytree(REPO / "scripts", root / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 
@@ -238,17 +280,14 @@ def _fake_genia_assets(shared_data: Path, folder: Path) -> Tuple[dict, List[str]
 def test_main_job_data_comes_from_the_assets_when_they_can_be_fetched(shared_data, tmp_path):
     """Online (here: file:// URLs to stand-ins with their MD5s): train from the XML with the
     document list, dev from yhcc's jsonlines; a second run finds them there and downloads nothing."""
-    from typer.testing import CliRunner
-
-    from spacy_nested.__main__ import app
     from spacy_nested.formats import read_genia_xml
 
     assets, ids = _fake_genia_assets(shared_data, tmp_path / "remote")
     root = _offline_project(tmp_path / "project", assets)
     overrides = _local_genia(tmp_path / "local")
-    args = ["prepare-data", "--train", overrides["vars.train_path"], "--dev", overrides["vars.dev_path"]]
+    args = ["--train", overrides["vars.train_path"], "--dev", overrides["vars.dev_path"]]
     args += ["--output-dir", str(root / "corpus" / "genia"), "--project-dir", str(root), "--split-tokens"]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(prepare_data.app, args)
     out = " ".join(result.output.split())
     assert result.exit_code == 0, out
     assert "Data: the project's assets, MD5-checked: train from the official GENIA 3.02 XML" in out
@@ -258,16 +297,12 @@ def test_main_job_data_comes_from_the_assets_when_they_can_be_fetched(shared_dat
     assert (_n_docs(corpus / "train.spacy"), _n_docs(corpus / "dev.spacy")) == (len(expected), 5)
     assert srsly.read_json(corpus / "data.json")["source"] == "assets"
     shutil.rmtree(tmp_path / "remote")  # there with the right MD5: nothing to download
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(prepare_data.app, args)
     assert result.exit_code == 0 and "Asset assets/genia/dev.jsonl: there, MD5 checked" in result.output
     assert srsly.read_json(corpus / "data.json")["source"] == "assets"
 
 
 def test_data_with_a_wrong_checksum_or_another_dataset_reads_the_local_files(tmp_path):
-    from typer.testing import CliRunner
-
-    from spacy_nested.__main__ import app
-
     remote = tmp_path / "remote"
     remote.mkdir()
     for name in ("archive.tgz", "train.txt", "dev.jsonl"):
@@ -276,20 +311,21 @@ def test_data_with_a_wrong_checksum_or_another_dataset_reads_the_local_files(tmp
     assets = {dest: ((remote / name).as_uri(), "0" * 32) for dest, name in zip(dests, ("archive.tgz", "train.txt", "dev.jsonl"))}
     root = _offline_project(tmp_path / "project", assets)
     local = _local_genia(tmp_path / "local")
-    base = ["prepare-data", "--train", local["vars.train_path"], "--dev", local["vars.dev_path"], "--project-dir", str(root)]
-    result = CliRunner().invoke(app, [*base, "--output-dir", str(root / "corpus" / "genia")])
+    base = ["--train", local["vars.train_path"], "--dev", local["vars.dev_path"], "--project-dir", str(root)]
+    result = CliRunner().invoke(prepare_data.app, [*base, "--output-dir", str(root / "corpus" / "genia")])
     out = " ".join(result.output.split())
     assert result.exit_code == 0, out
     assert "GENIAcorpus3.02.tgz: the download from file://" in out and f"project.yml says {'0' * 32}" in out
     assert not (root / "assets" / "GENIAcorpus3.02.tgz").exists()  # a wrong download is never kept
     assert srsly.read_json(root / "corpus" / "genia" / "data.json")["source"] == "local"
-    result = CliRunner().invoke(app, [*base, "--output-dir", str(root / "corpus" / "genia"), "--source", "assets"])
+    result = CliRunner().invoke(prepare_data.app, [*base, "--output-dir", str(root / "corpus" / "genia"), "--source", "assets"])
     assert result.exit_code == 1 and "Error: the project's assets cannot be used: GENIAcorpus3.02.tgz" in result.stderr
-    result = CliRunner().invoke(app, [*base, "--output-dir", str(root / "corpus" / "mine"), "--dataset", "mine"])
+    result = CliRunner().invoke(prepare_data.app, [*base, "--output-dir", str(root / "corpus" / "mine"), "--dataset", "mine"])
     out = " ".join(result.output.split())
     assert result.exit_code == 0, out
     assert "Asset" not in out and "the assets hold genia, not 'mine'" in out
-    result = CliRunner().invoke(app, [*base, "--output-dir", str(tmp_path / "x"), "--train", str(tmp_path / "none.jsonl")])
+    args = [*base, "--output-dir", str(tmp_path / "x"), "--train", str(tmp_path / "none.jsonl")]
+    result = CliRunner().invoke(prepare_data.app, args)
     assert result.exit_code == 1 and f"Error: {tmp_path / 'none.jsonl'} not found" in result.stderr
 
 
@@ -317,17 +353,13 @@ def test_readme_has_a_library_only_install_line():
 def test_data_step_with_the_readme_conll_vars_reads_the_local_files(tmp_path):
     """README's CoNLL-2003 command (--vars.dataset conll --vars.data_format conll --vars.split_tokens=):
     the data step reads the local files, the chunk column as data."""
-    from typer.testing import CliRunner
-
-    from spacy_nested.__main__ import app
-
     root = _offline_project(tmp_path / "project")
     for split in ("train", "dev"):
         (tmp_path / f"{split}.txt").write_text(CONLL, encoding="utf8")
-    args = ["prepare-data", "--dataset", "conll", "--format", "conll", "--project-dir", str(root)]
+    args = ["--dataset", "conll", "--format", "conll", "--project-dir", str(root)]
     args += ["--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "dev.txt")]
     args += ["--output-dir", str(root / "corpus" / "conll")]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(prepare_data.app, args)
     out = " ".join(result.output.split())
     assert result.exit_code == 0, out
     assert "Asset" not in out and "the assets hold genia, not 'conll'" in out

@@ -1,20 +1,27 @@
-"""The project workflow's per-pipeline steps: config choice, the detectors filter, reuse."""
+"""The spaCy project's per-pipeline steps (scripts/workflow.py): config choice, the detectors filter, reuse."""
 import re
+import sys
 from pathlib import Path
 
 import pytest
 import srsly
 from typer.testing import CliRunner
 
-from spacy_nested.__main__ import app
-from spacy_nested.workflow import (
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))  # as `python scripts/workflow.py` finds its sibling scripts
+
+import workflow  # noqa: E402
+from workflow import (  # noqa: E402
     CONFIGS,
     ENCODERS,
+    ENSEMBLE,
+    ENSEMBLE_MEMBERS,
     SMOKE,
     THRESHOLD_PIPES,
     TOK2VEC_LOSS_NOTE,
     TRAINED,
     TUNED,
+    build_ensemble,
     config_path,
     selected,
     smoke_overrides,
@@ -22,7 +29,7 @@ from spacy_nested.workflow import (
     tune_threshold,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+app = workflow.app
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -68,9 +75,9 @@ def test_a_finished_training_is_reused(tmp_path, monkeypatch):
 
 def test_skipped_pipeline_and_bad_encoder_from_the_command_line(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["train-pipeline", "spancat", "--detectors", "locate_label", "--output-root", str(tmp_path)])
+    result = runner.invoke(app, ["train", "spancat", "--detectors", "locate_label", "--output-root", str(tmp_path)])
     assert result.exit_code == 0 and "skipped" in result.output
-    result = runner.invoke(app, ["train-pipeline", "spancat", "--encoder", "gpu", "--output-root", str(tmp_path)])
+    result = runner.invoke(app, ["train", "spancat", "--encoder", "gpu", "--output-root", str(tmp_path)])
     assert result.exit_code == 1 and "Error: unknown encoder 'gpu'" in result.stderr
 
 
@@ -97,8 +104,8 @@ def test_the_smoke_shortens_each_config_s_own_schedule(name, encoder):
 
 def test_smoke_and_extra_overrides_reach_the_training_from_the_command_line(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr("spacy_nested.workflow.train_pipeline", lambda *args: seen.update(args[4]))
-    args = ["train-pipeline", "locate_label", "--encoder", "minilm", "--output-root", str(tmp_path)]
+    monkeypatch.setattr(workflow, "train_pipeline", lambda *args: seen.update(args[4]))
+    args = ["train", "locate_label", "--encoder", "minilm", "--output-root", str(tmp_path)]
     result = CliRunner().invoke(app, [*args, "--training.max_steps", "7", "--smoke"])  # project.yml's order
     assert result.exit_code == 0, result.output
     assert seen == {**smoke_overrides("locate_label", "minilm", REPO / "configs"), "training.max_steps": 7}
@@ -127,7 +134,7 @@ def test_benchmark_pipeline_adds_its_result_to_the_metrics(trained_root):
     metrics = trained_root / "metrics" / "cpu" / "locate_label.json"
     metrics.parent.mkdir(parents=True)
     metrics.write_text('{"overall": {"f": 0.5}}')
-    args = ["benchmark-pipeline", "locate_label", str(trained_root / "dev.spacy")]
+    args = ["benchmark", "locate_label", str(trained_root / "dev.spacy")]
     args += ["--output-root", str(trained_root / "training"), "--metrics-root", str(trained_root / "metrics")]
     args += ["--batch-size", "4", "--batches", "30", "--warmup", "0"]
     result = CliRunner().invoke(app, args)
@@ -138,11 +145,11 @@ def test_benchmark_pipeline_adds_its_result_to_the_metrics(trained_root):
 
 def test_evaluate_and_visualize_pipeline_write_where_the_workflow_expects(trained_root, tmp_path):
     training, dev = str(trained_root / "training"), str(trained_root / "dev.spacy")
-    args = ["evaluate-pipeline", "locate_label", dev, "--output-root", training, "--metrics-root", str(tmp_path / "metrics")]
+    args = ["evaluate", "locate_label", dev, "--output-root", training, "--metrics-root", str(tmp_path / "metrics")]
     result = CliRunner().invoke(app, args + ["--limit", "2"])
     assert result.exit_code == 0, result.output
     assert srsly.read_json(tmp_path / "metrics" / "cpu" / "locate_label.json")["n_docs"] == 2
-    args = ["visualize-pipeline", "locate_label", dev, "--output-root", training, "--reports-root", str(tmp_path / "reports")]
+    args = ["visualize", "locate_label", dev, "--output-root", training, "--reports-root", str(tmp_path / "reports")]
     result = CliRunner().invoke(app, args + ["--n-docs", "2"])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "reports" / "cpu" / "locate_label.html").read_text(encoding="utf8")
@@ -158,7 +165,7 @@ def test_visualize_pipeline_shows_the_scores_of_the_predictions(trained_root, tm
     nlp = spacy.load(model, config={"components": {"locate_label_ner": {"threshold": 0.0}}})  # spans to show
     (tmp_path / "training" / "cpu" / "locate_label").mkdir(parents=True)
     nlp.to_disk(tmp_path / "training" / "cpu" / "locate_label" / "model-best")
-    args = ["visualize-pipeline", "locate_label", str(trained_root / "dev.spacy"), "--output-root", str(tmp_path / "training")]
+    args = ["visualize", "locate_label", str(trained_root / "dev.spacy"), "--output-root", str(tmp_path / "training")]
     result = CliRunner().invoke(app, args + ["--reports-root", str(tmp_path / "reports"), "--n-docs", "2", "--show-scores"])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "reports" / "cpu" / "locate_label.html").read_text(encoding="utf8")
@@ -173,14 +180,14 @@ def test_visualize_pipeline_shows_the_scores_of_the_predictions(trained_root, tm
 
 def test_package_pipeline_builds_a_wheel(trained_root):
     packages = trained_root / "packages"
-    args = ["package-pipeline", "locate_label", "--output-root", str(trained_root / "training"), "--packages-root", str(packages)]
+    args = ["package", "locate_label", "--output-root", str(trained_root / "training"), "--packages-root", str(packages)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert list(packages.glob("cpu/en_nested_locate_label-0.1.0/dist/en_nested_locate_label-0.1.0-*.whl"))
 
 
 def test_a_pipeline_that_was_not_trained_is_a_clear_error(tmp_path):
-    result = CliRunner().invoke(app, ["package-pipeline", "spancat", "--output-root", str(tmp_path)])
+    result = CliRunner().invoke(app, ["package", "spancat", "--output-root", str(tmp_path)])
     assert result.exit_code == 1 and "Error: spancat: no trained pipeline at " in result.stderr
     assert "run train-spancat first" in result.stderr
 
@@ -190,7 +197,7 @@ def test_tune_pipeline_sets_the_threshold_found_on_dev_and_later_steps_use_it(tr
 
     training, dev = str(trained_root / "training"), str(trained_root / "dev.spacy")
     best = trained_root / "training" / "cpu" / "locate_label" / "model-best"
-    args = ["tune-pipeline", "locate_label", dev, "--output-root", training, "--n-trials", "5"]
+    args = ["tune", "locate_label", dev, "--output-root", training, "--n-trials", "5"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     found = tune_threshold(best, "locate_label", trained_root / "dev.spacy", n_trials=5)
@@ -200,7 +207,7 @@ def test_tune_pipeline_sets_the_threshold_found_on_dev_and_later_steps_use_it(tr
     assert tuned.get_pipe("locate_label_ner").threshold == found["threshold"]
     assert spacy.load(best).get_pipe("locate_label_ner").threshold == 0.45  # model-best is left as trained
     assert f"threshold {found['threshold']:.2f} (configured 0.45)" in " ".join(result.output.split())
-    args = ["evaluate-pipeline", "locate_label", dev, "--output-root", training, "--metrics-root", str(tmp_path / "m")]
+    args = ["evaluate", "locate_label", dev, "--output-root", training, "--metrics-root", str(tmp_path / "m")]
     assert CliRunner().invoke(app, args).exit_code == 0
     scored = srsly.read_json(tmp_path / "m" / "cpu" / "locate_label.json")["overall"]["f"]
     assert scored == pytest.approx(found["score"])  # evaluated with the tuned threshold
@@ -214,7 +221,7 @@ def test_every_pipeline_has_the_threshold_it_tunes(name):
     assert "threshold" in config["components"][THRESHOLD_PIPES[name]]
 
 
-# --- the ensemble step: build-ensemble, tune-pipeline ensemble, the later steps ------------------
+# --- the ensemble step: build-ensemble, tune ensemble, the later steps ------------------
 ENSEMBLE_DETECTORS = "locate_label boundary_offset proposer_regressor ensemble"
 # updates and learn rate per member: enough for each to predict spans on the fixture (boundary_offset is slower)
 MEMBER_TRAINING = {"locate_label": (12, 0.01), "boundary_offset": (20, 0.01), "proposer_regressor": (12, 0.01)}
@@ -231,8 +238,6 @@ def members_root(tmp_path_factory):
     tok2vec) where the workflow expects them, and a gold DocBin."""
     import spacy
     from spacy.tokens import DocBin
-
-    from spacy_nested.workflow import THRESHOLD_PIPES
 
     from .pipeline.nested_fixture import SENTENCES, build_nlp, make_doc, make_examples, train
 
@@ -251,8 +256,6 @@ def members_root(tmp_path_factory):
 
 def test_build_ensemble_sources_the_trained_members_and_merges_their_spans(members_root):
     import spacy
-
-    from spacy_nested.workflow import ENSEMBLE_MEMBERS, THRESHOLD_PIPES
 
     from .pipeline.nested_fixture import SENTENCES
 
@@ -288,14 +291,14 @@ def test_tune_and_evaluate_the_ensemble_where_the_report_reads_it(members_root, 
     training, dev = members_root / "training", str(members_root / "dev.spacy")
     common = ["--encoder", "cpu", "--detectors", ENSEMBLE_DETECTORS, "--output-root", str(training)]
     assert CliRunner().invoke(app, ["build-ensemble", *common, "--members", "locate_label proposer_regressor"]).exit_code == 0
-    tuning = CliRunner().invoke(app, ["tune-pipeline", "ensemble", dev, *common, "--n-trials", "5"])
+    tuning = CliRunner().invoke(app, ["tune", "ensemble", dev, *common, "--n-trials", "5"])
     assert tuning.exit_code == 0, tuning.output
     tuned = training / "cpu" / "ensemble" / TUNED
     ensemble = spacy.load(tuned).get_pipe("nested_ensemble")
     assert ensemble.members == ["nested_ll", "nested_pr"] and ensemble.threshold in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert "saved to" in tuning.output and "member nested_pr" in tuning.output
     metrics = tmp_path / "metrics"
-    result = CliRunner().invoke(app, ["evaluate-pipeline", "ensemble", dev, *common, "--metrics-root", str(metrics)])
+    result = CliRunner().invoke(app, ["evaluate", "ensemble", dev, *common, "--metrics-root", str(metrics)])
     assert result.exit_code == 0, result.output
     written = srsly.read_json(metrics / "cpu" / "ensemble.json")
     assert written["n_docs"] == 8 and written["overall"]["n_pred"] > 0
@@ -303,7 +306,7 @@ def test_tune_and_evaluate_the_ensemble_where_the_report_reads_it(members_root, 
     best_f = float(re.search(r"F (\d+\.\d\d) \(configured", " ".join(tuning.output.split())).group(1))
     assert 100 * written["overall"]["f"] == pytest.approx(best_f, abs=0.01)
     assert evaluate(tuned.parent / "model-best", dev)["overall"]["f"] < written["overall"]["f"]
-    args = ["visualize-pipeline", "ensemble", dev, *common, "--reports-root", str(tmp_path / "reports"), "--n-docs", "2"]
+    args = ["visualize", "ensemble", dev, *common, "--reports-root", str(tmp_path / "reports"), "--n-docs", "2"]
     assert CliRunner().invoke(app, args).exit_code == 0
     assert "doc 1: predicted" in (tmp_path / "reports" / "cpu" / "ensemble.html").read_text(encoding="utf8")
     # a new build drops the tuned ensemble of the members it replaces
@@ -326,22 +329,21 @@ def test_an_ensemble_member_that_was_not_trained_is_a_clear_error(members_root, 
     assert result.exit_code == 1 and "unknown ensemble members ['spancat']" in result.stderr
     result = CliRunner().invoke(app, args + ["--members", "locate_label"])
     assert result.exit_code == 1 and "at least two different members" in result.stderr
-    result = CliRunner().invoke(app, ["evaluate-pipeline", "ensemble", str(members_root / "dev.spacy"), *args[1:]])
+    result = CliRunner().invoke(app, ["evaluate", "ensemble", str(members_root / "dev.spacy"), *args[1:]])
     assert result.exit_code == 1 and "run the ensemble step (build-ensemble) first" in result.stderr
 
 
 def test_the_ensemble_is_skipped_unless_in_detectors_and_is_never_trained(tmp_path):
-    from spacy_nested.workflow import ENSEMBLE
 
     assert ENSEMBLE not in CONFIGS and selected(ENSEMBLE, "locate_label ensemble")
     result = CliRunner().invoke(app, ["build-ensemble", "--output-root", str(tmp_path)])  # the default detectors
     assert result.exit_code == 0 and "ensemble: not in detectors, skipped" in result.output
-    result = CliRunner().invoke(app, ["tune-pipeline", "ensemble", __file__, "--output-root", str(tmp_path)])
+    result = CliRunner().invoke(app, ["tune", "ensemble", __file__, "--output-root", str(tmp_path)])
     assert result.exit_code == 0 and "skipped" in result.output
     assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="'ensemble' has no config and is not trained"):
         config_path(ENSEMBLE, "cpu")
-    result = CliRunner().invoke(app, ["train-pipeline", "ensemble", "--detectors", "ensemble", "--output-root", str(tmp_path)])
+    result = CliRunner().invoke(app, ["train", "ensemble", "--detectors", "ensemble", "--output-root", str(tmp_path)])
     assert result.exit_code == 1 and "build it with build-ensemble" in result.stderr
 
 
@@ -374,8 +376,6 @@ def _transformer_member(factory: str, bert_dir: str, seed: int):
 def test_build_ensemble_replaces_the_transformer_listeners_of_trf_members(tmp_path):
     import spacy
 
-    from spacy_nested.workflow import THRESHOLD_PIPES, build_ensemble
-
     from .tiny_bert import NESTED_SENTENCES, make_tiny_bert
 
     bert_dir = make_tiny_bert(tmp_path / "tiny_bert")
@@ -393,3 +393,13 @@ def test_build_ensemble_replaces_the_transformer_listeners_of_trf_members(tmp_pa
         assert sum(map(len, alone)) > 0, name
         assert [_member_spans(doc, key) for doc in docs] == alone, name
     assert sum(len(doc.spans["nested"]) for doc in docs) > 0
+
+
+def test_the_script_runs_from_the_project_folder_as_project_yml_calls_it(tmp_path):
+    """`python scripts/workflow.py ...` as a process (no test's sys.path): it finds the library and its sibling scripts."""
+    import subprocess
+
+    args = ["train", "spancat", "--detectors", "locate_label", "--output-root", str(tmp_path)]
+    result = subprocess.run([sys.executable, "scripts/workflow.py", *args], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "spancat: not in detectors, skipped" in result.stdout

@@ -1,55 +1,49 @@
-"""The project workflow's steps for one pipeline: which config, where outputs go, resuming.
+"""The per-pipeline steps of project.yml: ``python scripts/workflow.py COMMAND NAME ...``.
 
-``project.yml`` runs every detector and both spaCy baselines through the same
-two commands, so that the var ``encoder`` picks the config family and the var
-``detectors`` picks which pipelines run:
+project.yml runs every detector and both spaCy baselines through the same
+commands, from the project's folder, so that the var ``encoder`` picks the
+config family (``configs/genia_<name>[_<encoder>].cfg``) and the var
+``detectors`` picks which pipelines run::
 
-    python -m spacy_nested train-pipeline NAME --encoder cpu --detectors "locate_label spancat"
-    python -m spacy_nested tune-pipeline NAME corpus/dev.spacy --encoder cpu --detectors "..."
-    python -m spacy_nested evaluate-pipeline NAME corpus/dev.spacy --encoder cpu --detectors "..."
+    python scripts/workflow.py train NAME --encoder cpu --detectors "locate_label spancat" --output-root training/genia
+    python scripts/workflow.py tune NAME corpus/genia/dev.spacy --encoder cpu --detectors "..." --output-root training/genia
+    python scripts/workflow.py evaluate NAME corpus/genia/dev.spacy ... --metrics-root metrics/genia
 
-``train-pipeline --smoke`` is the ``smoke`` workflow's short training: the
-encoder's and pipeline's schedule from ``SMOKE`` (steps, learning rate) on top
-of the config, for a check that predicts something within minutes.
+and likewise ``benchmark``, ``visualize`` and ``package``. ``train --smoke`` is
+the ``smoke`` workflow's short training: the encoder's and pipeline's schedule
+from ``SMOKE`` (steps, learning rate) on top of the config, for a check that
+predicts something within minutes.
 
 A pipeline not named in ``--detectors`` is skipped with a message (weasel has
-no conditionals). Outputs: ``training/<encoder>/<name>/`` (spaCy's
+no conditionals). Outputs: ``<output-root>/<encoder>/<name>/`` (spaCy's
 ``model-best``/``model-last`` and a ``TRAINED`` marker written when training
 finished, and ``model-tuned``: ``model-best`` with the decision threshold that
-``tune-pipeline`` found on dev, which the later steps use when it is there) and
-``metrics/<encoder>/<name>.json``. A finished training is reused,
-so an interrupted ``spacy project run all`` resumes at the first pipeline
-that has not finished (that one restarts from scratch: spaCy has no resume).
+``tune`` found on dev, which the later steps use when it is there) and
+``<metrics-root>/<encoder>/<name>.json``, which ``python -m spacy_nested report``
+puts side by side. A finished training is reused, so an interrupted
+``spacy project run all`` resumes at the first pipeline that has not finished
+(that one restarts from scratch: spaCy has no resume).
 
 The name ``ensemble`` (in ``--detectors`` only when asked for: it is not in the
 default list) is the ``nested_ensemble`` of the trained detectors. It has no
 config and is not trained: ``build-ensemble`` combines the detectors' trained
-pipelines (each one's ``model-tuned``, else ``model-best``) as setup (b) of
-``spacy_nested.pipeline.ensemble`` (sourced, each member keeping its own
-encoder), and ``tune-pipeline ensemble`` tunes its weights and threshold on
-dev (``tune-ensemble``); evaluate, benchmark, visualize and package then take
-it like the others::
+pipelines (each one's ``model-tuned``, else ``model-best``) with the library's
+``spacy_nested.ensemble_build.combine_pipelines`` (setup (b) of
+``spacy_nested.pipeline.ensemble``: sourced, each member keeping its own
+encoder), and ``tune ensemble`` tunes its weights and threshold on dev (as
+``python -m spacy_nested tune-ensemble`` does); evaluate, benchmark, visualize
+and package then take it like the others::
 
-    python -m spacy_nested build-ensemble --encoder cpu --detectors "... ensemble" --output-root training/genia
-    python -m spacy_nested tune-pipeline ensemble corpus/genia/dev.spacy --encoder cpu --detectors "... ensemble"
+    python scripts/workflow.py build-ensemble --encoder cpu --detectors "... ensemble" --output-root training/genia
+    python scripts/workflow.py tune ensemble corpus/genia/dev.spacy --encoder cpu --detectors "... ensemble" ...
 
-Before them, ``prepare-data`` (the ``data`` step of ``all``) decides where the
-data comes from and converts it:
-
-    python -m spacy_nested prepare-data --dataset genia --train T --dev D --output-dir corpus/genia
-
-For the dataset ``genia`` it takes the project's assets when they can be
-fetched (downloaded once, MD5-checked; already there with the right MD5:
-no download), else the local files ``--train``/``--dev``, and says which
-(also in ``corpus/<dataset>/data.json``).
+The data these steps read comes from ``scripts/prepare_data.py`` (``all``) or
+``python -m spacy_nested convert`` (``smoke``); the configs from
+``scripts/write_configs.py``.
 """
-import hashlib
+
 import json
-import os
 import shutil
-import tarfile
-import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
@@ -58,12 +52,18 @@ import srsly
 import typer
 from spacy.cli._util import parse_config_overrides
 from wasabi import msg
+from write_configs import config_name  # the sibling script scripts/write_configs.py
 
-from ._cli_util import app, fail
-from .cli import InputFormat, convert_corpus
-from .configs_gen import config_name
-from .ensemble_build import combine_pipelines
-from .ensemble_cli import print_tuned, tune_ensemble
+from spacy_nested._cli_util import fail
+from spacy_nested.ensemble_build import combine_pipelines
+from spacy_nested.ensemble_cli import print_tuned, tune_ensemble
+
+app = typer.Typer(
+    name="workflow",
+    help="The per-pipeline steps of project.yml: train, tune, evaluate, benchmark, visualize, package; build-ensemble.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 PIPELINES = ("locate_label", "boundary_offset", "proposer_regressor", "spancat", "span_finder")
 # cpu: spaCy's tok2vec trained from scratch; trf: a hub transformer (GPU); minilm: all-MiniLM-L6-v2 from
@@ -72,8 +72,8 @@ ENCODERS = ("cpu", "trf", "minilm")
 CONFIGS: Dict[str, Dict[str, str]] = {p: {e: config_name(p, e) for e in ENCODERS} for p in PIPELINES}
 TRAINED = "TRAINED"
 TUNED = "model-tuned"
-# The component whose `threshold` decides which spans a pipeline writes; tune-pipeline sets it on dev for
-# all five the same way (spaCy's find-threshold table, from one prediction: thresholds.py).
+# The component whose `threshold` decides which spans a pipeline writes; `tune` sets it on dev for
+# all five the same way (spaCy's find-threshold table, from one prediction: spacy_nested.thresholds).
 # span_finder + spancat: spancat's (span_finder's own threshold only proposes candidates).
 THRESHOLD_PIPES = {
     "locate_label": "locate_label_ner",
@@ -99,11 +99,11 @@ class SmokeSchedule(NamedTuple):
 
 
 # The smoke's schedule for each encoder and pipeline: the fewest steps and a rate with which each predicts
-# something (dev F1 > 0) on the smoke's slice (200 train, 100 dev sentences). The tok2vec configs, measured
-# 2026-11-28: 60 steps at 0.01; the slower starters boundary_offset (F1 > 0 from step 80 at 0.003) and
+# something (dev F1 > 0) on the smoke's slice (200 train, 100 dev sentences). The tok2vec configs: 60 steps
+# at 0.01; the slower starters boundary_offset (F1 > 0 from step 80 at 0.003) and
 # proposer_regressor (from step 40 at 0.002) need their own. MiniLM diverges at those rates (locate_label's
 # dev F1 0.00 at 0.01), so its smoke keeps the config's warm-up and decay over the smoke's steps
-# (smoke_overrides). Measured 2026-12-02 (dev F1 of the 100 dev sentences every 20 or 40 steps): at a peak
+# (smoke_overrides). Measured (dev F1 of the 100 dev sentences every 20 or 40 steps): at a peak
 # of 1e-4, proposer_regressor 55.2, spancat 24.6 and span_finder + spancat 24.9 after 100 steps, but
 # locate_label 1.9 and boundary_offset 0.0; at 3e-4 locate_label 32.6 after 100 (F1 > 0 from step 60) and
 # boundary_offset 0.0 after 100, 24.3 after 200 (F1 > 0 from step 80). The detectors' heads step at their
@@ -215,7 +215,7 @@ def train_pipeline(
     return output
 
 
-@app.command("train-pipeline", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_pipeline_cli(
     ctx: typer.Context,
     name: str = NAME,
@@ -278,11 +278,11 @@ def build_ensemble(
 
     Each member's pipeline (``model-tuned``, else ``model-best``: `trained_path`)
     writes its key of `ENSEMBLE_MEMBERS` inside the ensemble
-    (``ensemble_build.combine_pipelines``, which any set of pipelines can use:
-    ``combine-pipelines``), and the pipeline is saved to
+    (``spacy_nested.ensemble_build.combine_pipelines``, which any set of pipelines can
+    use: ``python -m spacy_nested combine-pipelines``), and the pipeline is saved to
     ``output_root/<encoder>/ensemble/model-best`` with a ``TRAINED`` marker
     naming the members' pipelines; a ``model-tuned`` of an earlier build is
-    removed (tune it again: ``tune-pipeline ensemble``). Returns model-best.
+    removed (tune it again: ``tune ensemble``). Returns model-best.
 
     RAISES (ValueError): an unknown encoder or member, a repeated member, fewer
         than two, members not trained (all of them named).
@@ -338,7 +338,10 @@ def build_ensemble_cli(
         model = build_ensemble(encoder, output_root, members.split(), spans_key)
     except ValueError as err:
         fail(str(err))
-    msg.good(f"{ENSEMBLE}: nested_ensemble of {members.split()} saved to {model}; tune it with tune-pipeline {ENSEMBLE}")
+    msg.good(
+        f"{ENSEMBLE}: nested_ensemble of {members.split()} saved to {model}; "
+        f"tune it with `scripts/workflow.py tune {ENSEMBLE}`"
+    )
 
 
 def tune_threshold(model: Path, name: str, docbin: Path, spans_key: str = "nested", n_trials: int = 21) -> Dict[str, object]:
@@ -346,7 +349,7 @@ def tune_threshold(model: Path, name: str, docbin: Path, spans_key: str = "neste
     the best ``spans_<key>_f`` on `docbin` (spaCy's find-threshold: `n_trials` values evenly from 0
     to 1, the first best wins; computed from one prediction by `thresholds.sweep_threshold`), and
     save `model` with it next to it as ``model-tuned``. Returns what it found."""
-    from .thresholds import dev_examples, sweep_threshold, thresholds_for
+    from spacy_nested.thresholds import dev_examples, sweep_threshold, thresholds_for
 
     pipe_name = THRESHOLD_PIPES[name]
     nlp = spacy.load(model)
@@ -360,7 +363,7 @@ def tune_threshold(model: Path, name: str, docbin: Path, spans_key: str = "neste
     return {"pipe": pipe_name, "configured": configured, "threshold": threshold, "score": scores[threshold], "scores": scores}
 
 
-@app.command("tune-pipeline")
+@app.command("tune")
 def tune_pipeline_cli(
     name: str = NAME,
     docbin: Path = typer.Argument(..., help="Gold DocBin (dev)", exists=True, dir_okay=False),
@@ -392,7 +395,7 @@ def tune_pipeline_cli(
     )
 
 
-@app.command("evaluate-pipeline")
+@app.command("evaluate")
 def evaluate_pipeline_cli(
     name: str = NAME,
     docbin: Path = typer.Argument(..., help="Gold DocBin", exists=True, dir_okay=False),
@@ -405,7 +408,7 @@ def evaluate_pipeline_cli(
     gpu_id: int = GPU_ID,
 ) -> None:
     """Score ``training/<encoder>/<name>/model-tuned`` (else model-best) into ``metrics/<encoder>/<name>.json``."""
-    from .report import evaluate, write_metrics
+    from spacy_nested.report import evaluate, write_metrics
 
     model = _trained_model(name, detectors, encoder, output_root, gpu_id)
     if model is None:
@@ -413,7 +416,7 @@ def evaluate_pipeline_cli(
     write_metrics(evaluate(model, docbin, spans_key=spans_key, limit=limit), metrics_root / encoder / f"{name}.json")
 
 
-@app.command("visualize-pipeline")
+@app.command("visualize")
 def visualize_pipeline_cli(
     name: str = NAME,
     docbin: Path = typer.Argument(..., help="Gold DocBin", exists=True, dir_okay=False),
@@ -430,7 +433,7 @@ def visualize_pipeline_cli(
     """displaCy span HTML of a pipeline's predictions next to gold: reports/<encoder>/<name>.html."""
     from spacy.tokens import DocBin
 
-    from .visualize import render_comparison
+    from spacy_nested.visualize import render_comparison
 
     model = _trained_model(name, detectors, encoder, output_root)
     if model is None:
@@ -446,7 +449,7 @@ def visualize_pipeline_cli(
     msg.good(f"{name}: {len(gold)} docs rendered to {out}")
 
 
-@app.command("benchmark-pipeline")
+@app.command("benchmark")
 def benchmark_pipeline_cli(
     name: str = NAME,
     docbin: Path = typer.Argument(..., help="DocBin whose texts are annotated", exists=True, dir_okay=False),
@@ -460,7 +463,7 @@ def benchmark_pipeline_cli(
     gpu_id: int = GPU_ID,
 ) -> None:
     """``spacy benchmark speed``'s words/s (mean, 95% CI) added to ``metrics/<encoder>/<name>.json``."""
-    from .report import benchmark_speed
+    from spacy_nested.report import benchmark_speed
 
     model = _trained_model(name, detectors, encoder, output_root, gpu_id)
     if model is None:
@@ -475,7 +478,7 @@ def benchmark_pipeline_cli(
     msg.good(f"{name}: {result['words_per_s']:,.0f} words/s (95% CI {low:,.0f}-{high:,.0f}), added to {path}")
 
 
-@app.command("package-pipeline")
+@app.command("package")
 def package_pipeline_cli(
     name: str = NAME,
     encoder: str = ENCODER,
@@ -496,154 +499,5 @@ def package_pipeline_cli(
     msg.good(f"{name}: wheel in {out}")
 
 
-# The project's assets that the main job's GENIA data comes from (dests in project.yml's assets).
-GENIA_ARCHIVE = "assets/GENIAcorpus3.02.tgz"
-GENIA_TRAIN_IDS = "assets/genia_splits/train.txt"
-GENIA_DEV = "assets/genia/dev.jsonl"
-GENIA_ASSETS = (GENIA_ARCHIVE, GENIA_TRAIN_IDS, GENIA_DEV)
-GENIA_XML_MEMBER = "GENIA_term_3.02/GENIAcorpus3.02.xml"
-GENIA_XML = "assets/genia_xml/" + GENIA_XML_MEMBER  # where convert-genia-xml unpacks it too
-ASSET_DATASETS = ("genia",)  # the datasets the assets hold
-DATA_SOURCES = ("auto", "assets", "local")
-DATA_RECORD = "data.json"
-
-
-class AssetError(Exception):
-    """An asset could not be fetched or has the wrong MD5."""
-
-
-def fetch_assets(project_dir: Path, dests: List[str], timeout: float = 60.0) -> Dict[str, Path]:
-    """The assets of ``project_dir/project.yml`` with these dests, downloaded where needed.
-
-    An asset already at its dest with the MD5 of project.yml is kept; any
-    other is downloaded (urllib: http, https and file URLs) to a temporary
-    file, checked and only then moved to its dest.
-    RAISES (AssetError): for the first asset that is not in project.yml, cannot
-        be downloaded or has another MD5 (a dest that was there stays as it was).
-    """
-    project = srsly.read_yaml(project_dir / "project.yml")
-    assets = {asset["dest"]: asset for asset in project.get("assets", [])}
-    paths: Dict[str, Path] = {}
-    for dest in dests:
-        if dest not in assets or not assets[dest].get("url") or not assets[dest].get("checksum"):
-            raise AssetError(f"{dest}: not an asset with a url and a checksum in {project_dir / 'project.yml'}")
-        url, checksum = assets[dest]["url"], assets[dest]["checksum"]
-        path = project_dir / dest
-        if path.is_file() and _md5(path) == checksum:
-            msg.good(f"Asset {dest}: there, MD5 checked")
-        else:
-            _download(url, path, checksum, timeout)
-            msg.good(f"Asset {dest}: downloaded from {url}, MD5 checked")
-        paths[dest] = path
-    return paths
-
-
-def _download(url: str, path: Path, checksum: str, timeout: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file_:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    while True:
-                        chunk = response.read(1 << 20)
-                        if not chunk:
-                            break
-                        file_.write(chunk)
-            except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts are OSErrors
-                raise AssetError(f"{path.name}: cannot download {url}: {err}") from None
-        md5 = _md5(Path(tmp_name))
-        if md5 != checksum:
-            raise AssetError(f"{path.name}: the download from {url} has MD5 {md5}, project.yml says {checksum}")
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as file_:
-        for chunk in iter(lambda: file_.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@app.command("prepare-data")
-def prepare_data_cli(
-    train_path: Path = typer.Option(..., "--train", help="Local train file or folder: read when the assets are not used"),
-    dev_path: Path = typer.Option(..., "--dev", help="Local dev file or folder: read when the assets are not used"),
-    output_dir: Path = typer.Option(..., "--output-dir", help="Where train.spacy, dev.spacy and data.json go"),
-    dataset: str = typer.Option("genia", "--dataset", help=f"The assets hold {', '.join(ASSET_DATASETS)}"),
-    source: str = typer.Option(
-        "auto",
-        "--source",
-        help="auto: the assets for the dataset genia when they can be fetched, else the local files; "
-        "assets: the assets or fail; local: the local files",
-    ),
-    data_format: InputFormat = typer.Option(InputFormat.auto, "--format", help="convert --format of the local files"),
-    split_tokens: bool = typer.Option(
-        False, "--split-tokens/--no-split-tokens", help="convert --split-tokens for dev (JSON lines)"
-    ),
-    spans_key: str = typer.Option("nested", "--spans-key"),
-    project_dir: Path = typer.Option(Path("."), "--project-dir", help="The folder of project.yml and assets/"),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for a download to answer"),
-) -> None:
-    """The main job's train and dev DocBins, from the project's assets when they can be fetched, else local files.
-
-    Says which data it used, and writes it to OUTPUT_DIR/data.json.
-    """
-    if source not in DATA_SOURCES:
-        raise typer.BadParameter(f"choose one of {', '.join(DATA_SOURCES)}", param_hint="--source")
-    if source == "assets" and dataset not in ASSET_DATASETS:
-        fail(f"the project's assets hold {', '.join(ASSET_DATASETS)}, not '{dataset}': use --source local")
-    reason = f"--source {source}" if source == "local" else f"the assets hold {', '.join(ASSET_DATASETS)}, not '{dataset}'"
-    if source != "local" and dataset in ASSET_DATASETS:
-        try:
-            assets = fetch_assets(project_dir, list(GENIA_ASSETS), timeout)
-        except AssetError as err:
-            if source == "assets":
-                fail(f"the project's assets cannot be used: {err}")
-            reason = f"the project's assets could not be fetched: {err}"
-            msg.warn("Falling back to the local files", reason)
-        else:
-            _convert_genia_assets(project_dir, assets, output_dir, split_tokens, spans_key)
-            described = (
-                f"the project's assets, MD5-checked: train from the official GENIA 3.02 XML ({GENIA_ARCHIVE}) "
-                f"with yhcc's document list ({GENIA_TRAIN_IDS}), dev from yhcc's dev.jsonlines ({GENIA_DEV})"
-            )
-            _record_data(output_dir, "assets", assets[GENIA_ARCHIVE], assets[GENIA_DEV], described)
-            return
-    for path in (train_path, dev_path):
-        if not path.exists():
-            fail(f"{path} not found ({reason}); give the local data with --vars.train_path and --vars.dev_path")
-    convert_corpus(train_path, output_dir / "train.spacy", data_format, spans_key=spans_key)
-    convert_corpus(dev_path, output_dir / "dev.spacy", data_format, spans_key=spans_key, split_tokens=split_tokens)
-    _record_data(output_dir, "local", train_path, dev_path, f"the local files {train_path} and {dev_path} ({reason})")
-
-
-def _convert_genia_assets(
-    project_dir: Path, assets: Dict[str, Path], output_dir: Path, split_tokens: bool, spans_key: str
-) -> None:
-    """Unpack the XML of the archive (as convert-genia-xml does), convert train from it and dev from the jsonl."""
-    xml = project_dir / GENIA_XML
-    xml.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(assets[GENIA_ARCHIVE], "r:gz") as archive:
-        member = archive.extractfile(GENIA_XML_MEMBER)
-        if member is None:
-            fail(f"{assets[GENIA_ARCHIVE]} has no file {GENIA_XML_MEMBER}")
-        xml.write_bytes(member.read())
-    convert_corpus(
-        xml, output_dir / "train.spacy", InputFormat.genia_xml, spans_key=spans_key, doc_ids=assets[GENIA_TRAIN_IDS]
-    )
-    convert_corpus(
-        assets[GENIA_DEV], output_dir / "dev.spacy", InputFormat.yhcc, spans_key=spans_key, split_tokens=split_tokens
-    )
-
-
-def _record_data(output_dir: Path, source: str, train: Path, dev: Path, described: str) -> None:
-    """Say which data the DocBins hold, on the terminal and in OUTPUT_DIR/data.json."""
-    record = {"source": source, "train": str(train), "dev": str(dev), "described": described}
-    output_dir.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output_dir / DATA_RECORD, record)
-    msg.good(f"Data: {described}", f"Recorded in {output_dir / DATA_RECORD}")
+if __name__ == "__main__":
+    app()

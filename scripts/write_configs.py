@@ -1,4 +1,8 @@
-"""Write ``configs/*.cfg`` from ``configs/src``: ``python -m spacy_nested write-configs``.
+"""Write ``configs/*.cfg`` from ``configs/src``: ``python scripts/write_configs.py [--check]``.
+
+Run from the project's folder (beside project.yml); ``--check`` writes nothing and
+exits 1 when a config is missing or differs from its sources
+(tests/test_config_sources.py fails in that case too).
 
 Every training config is a complete file that ``spacy train`` reads as it is,
 but none is edited by hand: each is generated from two sources,
@@ -51,7 +55,7 @@ from typing import Dict, List, Optional, Tuple
 
 import typer
 
-from ._cli_util import app, fail
+from spacy_nested._cli_util import fail
 
 SRC_DIR = Path("configs") / "src"
 OUT_DIR = Path("configs")
@@ -61,7 +65,7 @@ DATASET = "genia"
 UNSUFFIXED_ENCODER = "trf"
 # Extra names: configs/genia.cfg is the command users are given (`spacy train configs/genia.cfg --gpu-id 0`).
 ALIASES: Dict[str, Tuple[str, str]] = {"genia.cfg": ("locate_label", "trf")}
-COMMAND = "python -m spacy_nested write-configs"
+COMMAND = "python scripts/write_configs.py"
 
 PART_RE = re.compile(r"^\[@(\w+)(?:\s*<\s*(\w+))?\]$")
 SECTION_RE = re.compile(r"^\[([^\]@][^\]]*)\]$")
@@ -364,8 +368,11 @@ def stale_configs(out_dir: Path = OUT_DIR, src_dir: Path = SRC_DIR) -> List[str]
     return stale
 
 
-@app.command("write-configs")
-def write_configs_cli(
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
     out_dir: Path = typer.Option(OUT_DIR, "--out-dir", help="Where the configs go", file_okay=False),
     src_dir: Path = typer.Option(
         SRC_DIR, "--src-dir", help="base.cfg and one <pipeline>.cfg per pipeline", exists=True, file_okay=False
@@ -386,3 +393,7 @@ def write_configs_cli(
     except ConfigSourceError as err:
         fail(str(err))
     typer.echo(f"Wrote {len(paths)} configs to {out_dir}: {', '.join(p.name for p in paths)}")
+
+
+if __name__ == "__main__":
+    app()
