@@ -7,7 +7,7 @@
 A training here lives only as long as its session, and a paired bootstrap needs both
 pipelines' per-doc counts on the same dev docs (``evaluate``'s ``per_doc``), so the README's
 intervals against an earlier run could not be recomputed once its folder was gone. ``keep``
-copies a metrics file of ``evaluate-pipeline`` (or ``python -m spacy_nested evaluate``) to
+copies a metrics file of ``scripts/workflow.py evaluate`` (or ``python -m spacy_nested evaluate``) to
 ``bench/results/NAME.json``, compact, with a note on how it was made; ``compare`` prints
 each kept result's F1 and, for every one after the first, its F1 difference to the first
 with the 95% interval of the paired bootstrap (1,000 resamples, ``spacy_nested.bootstrap``).
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-from spacy_nested.bootstrap import paired_bootstrap
+from spacy_nested.bootstrap import Difference, paired_bootstrap
 
 ROOT = Path(__file__).resolve().parent / "results"
 KEPT = ("overall", "per_type", "per_length", "per_depth", "per_doc", "n_docs", "n_words", "words_per_s")
@@ -41,6 +41,21 @@ def keep(metrics: Path, name: str, note: str) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(kept, separators=(",", ":")) + "\n", encoding="utf8")
     return out
+
+
+def load(name: str) -> Dict[str, Any]:
+    """The kept result ``name`` (``cpu/span_finder-seed1``), as ``keep`` wrote it."""
+    return json.loads(path_of(name).read_text(encoding="utf8"))
+
+
+def kept_names() -> List[str]:
+    """The names of all kept results, sorted (``cpu/boundary_offset-seed2``, ...)."""
+    return [str(path.relative_to(ROOT).with_suffix("").as_posix()) for path in sorted(ROOT.rglob("*.json"))]
+
+
+def difference(name: str, reference: str) -> Difference:
+    """F1(name) - F1(reference) and its paired-bootstrap 95% interval, as ``compare`` computes it (fractions)."""
+    return paired_bootstrap(load(name)["per_doc"], load(reference)["per_doc"])
 
 
 def compare(names: List[str]) -> List[str]:
