@@ -1,7 +1,7 @@
 """The ``convert`` command: ``python -m spacy_nested convert INPUT OUTPUT``.
 
 It only parses arguments, calls `spacy_nested.formats` and prints. Like every
-command (the others are in `spacy_nested.report` and `spacy_nested.workflow`),
+command (the others: `spacy_nested.report`, `spacy_nested.annotation.command`, ...),
 it registers on the one `app` of `spacy_nested._cli_util` with
 ``@app.command("name")`` and fails through its `fail`.
 """
@@ -189,7 +189,7 @@ def convert_corpus(
     skip_invalid: bool = False,
     skipped_file: Optional[Path] = None,
 ) -> ConversionSummary:
-    """What ``convert`` does once its options are checked (also run by ``prepare-data``).
+    """What ``convert`` does once its options are checked (also run by the project's ``scripts/prepare_data.py``).
 
     Prints as the command does and exits through `fail` on an error: the
     counts of what was written (docs, sentences, spans), then what was skipped

@@ -240,7 +240,7 @@ def tune_ensemble(
     nlp._pipe_configs[name].update(settings)  # what a loaded pipeline builds the component with
     ensemble.cfg.update(settings)
     for writer, values in runs.thresholds.items():
-        if values:  # as tune-pipeline sets a threshold: the config (what a loaded detector applies) and cfg
+        if values:  # as the project's tune step sets a threshold: the config (what a loaded detector applies) and cfg
             nlp._pipe_configs[writer]["threshold"] = values[best["member_setting"]]
             nlp.get_pipe(writer).cfg["threshold"] = values[best["member_setting"]]  # type: ignore[attr-defined]
     # The best setting through the component itself, scored by spacy_nested.scoring: it must agree.

@@ -250,7 +250,7 @@ def render_markdown(metrics: Dict[str, Dict[str, Any]]) -> str:
         _table(head, rows),
         "words/s: words over the wall time of one `nlp.pipe` pass over the texts after a warm-up call; "
         "peak RSS: of the evaluating process; benchmark words/s: `spacy benchmark speed`'s measure "
-        "(mean over random batches, bootstrapped 95% CI), written by `benchmark-pipeline`.",
+        "(mean over random batches, bootstrapped 95% CI), written by the project's `benchmark` step.",
         "",
     ]
     return "\n".join(parts)
