@@ -112,11 +112,16 @@ def run_one(args: argparse.Namespace) -> Dict[str, Any]:
 
     from spacy_nested.models import bridge
 
-    if args.no_fix or args.no_trim:
-        bridge.TRIM_EVERY = 0
     name = args.child
     overrides = {"paths.train": args.train, "paths.dev": args.dev, "corpora.train.limit": INIT_DOCS}
     config = load_config(REPO / "configs" / f"genia_{name}_{args.encoder}.cfg", overrides=overrides)
+    callback = config["initialize"].get("before_init") or {}
+    if callback.get("@callbacks") != "spacy_nested.flat_training_memory.v1":
+        raise SystemExit(f"{name}: the config's [initialize.before_init] is not spacy_nested.flat_training_memory.v1")
+    if args.no_fix:
+        config["initialize"]["before_init"] = None  # no callback: oneDNN's cache, thinc's shims, no trim
+    elif args.no_trim:
+        callback["trim_every"] = 0
     spacy.util.fix_random_seed(args.seed)
     nlp = init_nlp(config)
     unfixed = unfix(nlp) if args.no_fix else 0
@@ -177,8 +182,6 @@ def growth(rows: List[List[float]], after: int, column: int = 1) -> float:
 def child(args: argparse.Namespace, name: str, fix: bool) -> Dict[str, Any]:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.pop("MALLOC_MMAP_THRESHOLD_", None)
-    if not fix:  # oneDNN's default, which models/bridge.py leaves alone when it is set
-        env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "1024"
     cmd = [sys.executable, __file__, "--child", name, "--train", args.train, "--dev", args.dev,
            "--updates", str(args.updates), "--every", str(args.every), "--words", str(args.words),
            "--seed", str(args.seed), "--after", str(args.after), "--encoder", args.encoder] + ([] if fix else ["--no-fix"])
@@ -241,7 +244,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--after", type=int, default=200, help="growth and words/s are measured from this update on")
     parser.add_argument("--compare", action="store_true", help="also run each detector with thinc's own shim (the fix off)")
     parser.add_argument("--no-fix", action="store_true", help="run the detectors with thinc's own shim only")
-    parser.add_argument("--no-trim", action="store_true", help="the fix without its periodic malloc_trim (bridge.TRIM_EVERY)")
+    parser.add_argument("--no-trim", action="store_true", help="the fix without its periodic malloc_trim (trim_every = 0)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--table", nargs="*", type=Path, help="print the table of earlier --json files, and run nothing")
     parser.add_argument("--child", help=argparse.SUPPRESS)

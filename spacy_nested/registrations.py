@@ -28,13 +28,14 @@ from .biomedical_tokenizer import create_biomedical_tokenizer
 from .codecs.boundary_offset import VoteDecoder
 from .codecs.locate_label import Sampling, SoftNMSDecoder
 from .codecs.proposer_regressor import ProposalDecoder
-from .encoders import installed_transformer
+from .encoders import initialize_frozen, installed_transformer
 from .heads.losses import BoundaryOffsetLoss, LocateLabelLoss, ProposerRegressorLoss
 from .models.architectures import (
     build_boundary_offset_model,
     build_locate_label_model,
     build_proposer_regressor_model,
 )
+from .models.bridge import flat_training_memory
 from .scoring import make_nested_scorer
 from .spans import Segmenter, make_window_seeds
 from .tokenizer import create_gold_tokens_corpus, create_whitespace_tokenizer
@@ -66,3 +67,9 @@ registry.tokenizers.register("spacy_nested.WhitespaceTokenizer.v1", func=create_
 registry.tokenizers.register("spacy_nested.BiomedicalTokenizer.v1", func=create_biomedical_tokenizer)
 registry.readers.register("spacy_nested.GoldTokensCorpus.v1", func=create_gold_tokens_corpus)
 registry.augmenters.register("spacy_nested.copy_spans.v1", func=make_span_copier)
+CALLBACKS = {
+    "spacy_nested.initialize_frozen.v1": initialize_frozen,
+    "spacy_nested.flat_training_memory.v1": flat_training_memory,
+}
+for name, callback in CALLBACKS.items():
+    registry.callbacks.register(name, func=callback)

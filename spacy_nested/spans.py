@@ -288,29 +288,73 @@ def stitch(parts: Sequence[ScoredSpans], bounds: Sequence[Tuple[int, int]]) -> S
     edges and count as infinitely far); ties go to the earlier segment. A span
     found by two overlapping windows is therefore output once, and a span
     truncated at a window edge loses to the window that sees it whole.
-    Non-overlapping segments (sentences) keep all their spans.
+    Non-overlapping segments (sentences) keep all their spans. (A span that no
+    segment contains belongs to the first segment.)
+
+    Cost: O((S + K) log S + P) for S segments and K spans, where P counts the
+    pairs of a span and a segment that starts at most the longest segment's
+    length before the span's end (the only segments that can contain it: a few
+    per span for windows), handled in bounded batches; never a K×S or S×S array,
+    so a document of any length stitches in memory bounded by its spans.
     """
     parts = [p for p in parts]
     if not parts:
         return ScoredSpans.empty()
-    spans = numpy.concatenate([p.spans for p in parts]).reshape(-1, 3)
-    scores = numpy.concatenate([p.scores for p in parts])
+    spans = numpy.concatenate([p.spans for p in parts]).reshape(-1, 3).astype("int64")
+    scores = numpy.concatenate([p.scores for p in parts]).astype("float32")
     source = numpy.concatenate([numpy.full(len(p), k) for k, p in enumerate(parts)]).astype("int64")
     b = numpy.asarray(bounds, dtype="int64").reshape(-1, 2)
-
-    def straddled(x: numpy.ndarray) -> numpy.ndarray:
-        return numpy.asarray(((b[:, 0][None, :] < x[:, None]) & (x[:, None] < b[:, 1][None, :])).any(axis=1))
-
-    soft_left, soft_right = straddled(b[:, 0]), straddled(b[:, 1])
+    soft_left, soft_right = _straddled(b, b[:, 0]), _straddled(b, b[:, 1])
     if len(spans) == 0 or not (soft_left.any() or soft_right.any()):
-        return ScoredSpans(spans.astype("int64"), scores.astype("float32"))
-    a, e = spans[:, :1], spans[:, 1:2]
-    contains = (a >= b[None, :, 0]) & (e <= b[None, :, 1])
-    left = numpy.where(soft_left[None, :], a - b[None, :, 0], numpy.inf)
-    right = numpy.where(soft_right[None, :], b[None, :, 1] - e, numpy.inf)
-    margin = numpy.where(contains, numpy.minimum(left, right), -1.0)
-    keep = margin.argmax(axis=1) == source
-    return ScoredSpans(spans[keep].astype("int64"), scores[keep].astype("float32"))
+        return ScoredSpans(spans, scores)
+    keep = _owners(b, soft_left, soft_right, spans[:, 0], spans[:, 1]) == source
+    return ScoredSpans(spans[keep], scores[keep])
+
+
+def _straddled(bounds: numpy.ndarray, x: numpy.ndarray) -> numpy.ndarray:
+    """Whether some segment ``[s, e)`` of ``bounds`` has ``s < x < e``, for each ``x``."""
+    order = numpy.argsort(bounds[:, 0], kind="stable")
+    starts = bounds[order, 0]
+    reach = numpy.maximum.accumulate(bounds[order, 1]) if len(bounds) else bounds[:0, 1]
+    before = numpy.searchsorted(starts, x, side="left")  # the segments with s < x: a prefix
+    return numpy.asarray((before > 0) & (reach[numpy.maximum(before - 1, 0)] > x))
+
+
+STITCH_BATCH_PAIRS = 1 << 20  # (span, segment) pairs per batch of _owners
+
+
+def _owners(
+    bounds: numpy.ndarray, soft_left: numpy.ndarray, soft_right: numpy.ndarray, a: numpy.ndarray, e: numpy.ndarray
+) -> numpy.ndarray:
+    """For each span ``[a, e)``, the first segment of largest margin among those containing it
+    (0 when none does); the margin is the distance to the nearer soft edge (inf when neither is)."""
+    order = numpy.argsort(bounds[:, 0], kind="stable")
+    starts = bounds[order, 0]
+    longest = int((bounds[:, 1] - bounds[:, 0]).max())
+    first = numpy.searchsorted(starts, e - longest, side="left")  # s >= e - longest (else e_k < e)
+    stop = numpy.searchsorted(starts, a, side="right")  # s <= a
+    counts = numpy.maximum(stop - first, 0)
+    total = numpy.cumsum(counts)
+    owners = numpy.zeros(len(a), dtype="int64")
+    done = 0
+    while done < len(a):
+        # spans [done, upto) make a batch of at most STITCH_BATCH_PAIRS pairs (one span at least)
+        base = int(total[done - 1]) if done else 0
+        upto = max(done + 1, int(numpy.searchsorted(total, base + STITCH_BATCH_PAIRS, side="right")))
+        n = counts[done:upto]
+        span = numpy.repeat(numpy.arange(done, upto), n)
+        offset = numpy.arange(len(span)) - numpy.repeat(numpy.cumsum(n) - n, n)
+        k = order[first[span] + offset]
+        s_k, e_k = bounds[k, 0], bounds[k, 1]
+        contains = (s_k <= a[span]) & (e_k >= e[span])
+        left = numpy.where(soft_left[k], a[span] - s_k, numpy.inf)
+        right = numpy.where(soft_right[k], e_k - e[span], numpy.inf)
+        margin = numpy.where(contains, numpy.minimum(left, right), -1.0)
+        best = numpy.lexsort((k, -margin, span))  # per span: the largest margin, then the first segment
+        head = best[numpy.r_[True, span[best][1:] != span[best][:-1]]] if len(best) else best
+        owners[span[head]] = numpy.where(margin[head] >= 0, k[head], 0)
+        done = upto
+    return owners
 
 
 @dataclass(frozen=True)

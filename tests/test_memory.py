@@ -1,16 +1,16 @@
-"""Training memory stays flat (issue 17; the fix is in ``models/bridge.py``).
+"""Training memory stays flat with the ``spacy_nested.flat_training_memory.v1`` callback.
 
-A small locate_label pipeline is updated on fresh batches whose shapes change
-at every update (3 docs of 30 to 300 tokens), in a fresh interpreter on one
-thread, so that what earlier tests left in the heap does not hide a growth.
-The peak RSS (``VmHWM``, reset between windows) over the last 60 of 240
-updates is compared with the peak over updates 41-100. With thinc's own shim
-the process grows by 30-50 MB over those updates (the parameter chain and
-oneDNN's cached kernels per shape fragment the heap); with the fix (an
-``InPlaceUpdateShim`` and no oneDNN kernel cache) by a few MB at most.
+A small locate_label pipeline whose ``[initialize.before_init]`` is that callback (as the
+project's training configs have it) is updated on fresh batches whose shapes change at every
+update (3 docs of 30 to 300 tokens), in a fresh interpreter on one thread, so that what earlier
+tests left in the heap does not hide a growth. The peak RSS (``VmHWM``, reset between windows)
+over the last 60 of 240 updates is compared with the peak over updates 41-100. With thinc's own
+shim and oneDNN's kernel cache the process grows by 30-50 MB over those updates (the parameter
+chain and the cached kernels per shape fragment the heap); with the callback's settings by a few
+MB at most.
 
-``python -m tests.test_memory [on|leak|onednn|off]`` prints the figures with
-the fix on, with either half of it undone, or with thinc's shim.
+``python -m tests.test_memory [on|leak|onednn|off]`` prints the figures with the fix on, with
+either half of it undone, or with neither (no callback, thinc's shim).
 """
 import json
 import os
@@ -70,11 +70,16 @@ def _batch(nlp, rng: random.Random) -> list:
     return batch
 
 
-def _undo(mode: str) -> None:
-    """Undo the fix, or half of it, for the hand check that the test can fail (before spacy_nested loads)."""
-    if mode in ("onednn", "off"):
-        os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "1024"  # oneDNN's default; bridge.py keeps a value set
+def _flat_memory_callback(mode: str) -> dict:
+    """The ``[initialize.before_init]`` block of a training config, or half of it (the hand check that
+    the test can fail): ``onednn`` keeps oneDNN's kernel cache, ``off`` has no callback."""
+    if mode == "off":
+        return {}
+    return {"@callbacks": "spacy_nested.flat_training_memory.v1", "onednn_kernel_cache": None if mode == "onednn" else 0}
 
+
+def _undo(mode: str) -> None:
+    """thinc's own optimizer step for the heads (``leak``, ``off``)."""
     from thinc.api import PyTorchShim
 
     from spacy_nested.models import bridge
@@ -94,6 +99,9 @@ def measure(mode: str = "on") -> dict:
     spacy.util.fix_random_seed(0)
     rng = random.Random(0)
     nlp = build_nlp("locate_label_ner")
+    callback = _flat_memory_callback(mode)
+    if callback:
+        nlp.config["initialize"]["before_init"] = callback
     optimizer = nlp.initialize(lambda: [eg for _ in range(4) for eg in _batch(nlp, rng)])
     peaks = {}
     for step in range(1, UPDATES + 1):

@@ -139,6 +139,97 @@ def test_stitch_leaves_sentence_segments_alone():
     assert len(stitch([], [])) == 0
 
 
+def _reference_stitch(parts, bounds):
+    """The dense stitch (K×S and S×S arrays): the oracle for spans.stitch."""
+    parts = list(parts)
+    if not parts:
+        return ScoredSpans.empty()
+    spans = numpy.concatenate([p.spans for p in parts]).reshape(-1, 3)
+    scores = numpy.concatenate([p.scores for p in parts])
+    source = numpy.concatenate([numpy.full(len(p), k) for k, p in enumerate(parts)]).astype("int64")
+    b = numpy.asarray(bounds, dtype="int64").reshape(-1, 2)
+
+    def straddled(x):
+        return ((b[:, 0][None, :] < x[:, None]) & (x[:, None] < b[:, 1][None, :])).any(axis=1)
+
+    soft_left, soft_right = straddled(b[:, 0]), straddled(b[:, 1])
+    if len(spans) == 0 or not (soft_left.any() or soft_right.any()):
+        return ScoredSpans(spans.astype("int64"), scores.astype("float32"))
+    a, e = spans[:, :1], spans[:, 1:2]
+    contains = (a >= b[None, :, 0]) & (e <= b[None, :, 1])
+    left = numpy.where(soft_left[None, :], a - b[None, :, 0], numpy.inf)
+    right = numpy.where(soft_right[None, :], b[None, :, 1] - e, numpy.inf)
+    margin = numpy.where(contains, numpy.minimum(left, right), -1.0)
+    keep = margin.argmax(axis=1) == source
+    return ScoredSpans(spans[keep].astype("int64"), scores[keep].astype("float32"))
+
+
+def _assert_same_stitch(parts, bounds):
+    got, expected = stitch(parts, bounds), _reference_stitch(parts, bounds)
+    assert got.spans.dtype == expected.spans.dtype and got.scores.dtype == expected.scores.dtype
+    assert got.spans.tolist() == expected.spans.tolist()
+    assert got.scores.tolist() == expected.scores.tolist()
+
+
+_segment = st.tuples(st.integers(0, 30), st.integers(0, 12))  # start, length (0: an empty segment)
+_inner = st.lists(st.tuples(st.integers(-2, 14), st.integers(0, 6), st.integers(0, 2)), max_size=6)
+
+
+@given(st.lists(st.tuples(_segment, _inner), max_size=8))
+def test_stitch_equals_the_dense_reference_on_any_segments(rows):
+    """Any bounds (nested, duplicate, disjoint), spans in and out of their segment, ties."""
+    bounds = [(s, s + n) for (s, n), _ in rows]
+    parts = [
+        ScoredSpans(
+            numpy.asarray([(s + x, s + x + w, label) for x, w, label in spans], dtype="int64").reshape(-1, 3),
+            numpy.arange(len(spans), dtype="float32") / 10,
+        )
+        for (s, _), spans in rows
+    ]
+    _assert_same_stitch(parts, bounds)
+
+
+@given(st.integers(1, 300), st.integers(2, 40), st.data())
+def test_stitch_equals_the_dense_reference_on_windows(n, width, data):
+    overlap = data.draw(st.integers(0, width - 1))
+    starts = data.draw(st.lists(st.integers(0, n), max_size=4))  # sentence starts: some units are cut
+    segments = segment_docs([n], [sorted(set(starts)) or None], max_length=width, overlap=overlap)
+    rng = numpy.random.default_rng(data.draw(st.integers(0, 2**16)))
+    parts = []
+    for _, s, e in segments:
+        k = int(rng.integers(0, 6))
+        a = rng.integers(s, e, size=k)
+        ends = numpy.minimum(e, a + rng.integers(1, 8, size=k))
+        parts.append(ScoredSpans(numpy.stack([a, ends, rng.integers(0, 3, size=k)], axis=1), rng.random(k).astype("float32")))
+    _assert_same_stitch(parts, [(s, e) for _, s, e in segments])
+
+
+def test_stitch_in_small_batches_equals_the_reference(monkeypatch):
+    import spacy_nested.spans as spans_module
+
+    monkeypatch.setattr(spans_module, "STITCH_BATCH_PAIRS", 3)
+    segments = segment_docs([500], [None], max_length=20, overlap=6)
+    rng = numpy.random.default_rng(0)
+    parts = []
+    for _, s, e in segments:
+        a = rng.integers(s, e, size=5)
+        parts.append(ScoredSpans(numpy.stack([a, numpy.minimum(e, a + 3), a % 2], axis=1), rng.random(5).astype("float32")))
+    _assert_same_stitch(parts, [(s, e) for _, s, e in segments])
+    assert 0 < len(stitch(parts, [(s, e) for _, s, e in segments])) < sum(len(p) for p in parts)
+
+
+def test_stitch_of_a_long_document_needs_no_segment_matrix():
+    segments = segment_docs([2_000_000], [None], max_length=100, overlap=25)  # 26,667 windows
+    parts = []
+    for _, s, e in segments:  # a span in the middle, and one at each end of the window's overlaps
+        rows = [[s + x, s + x + 4, label] for x, label in ((5, 1), (40, 0), (80, 1)) if s + x + 4 <= e]
+        parts.append(ScoredSpans(numpy.asarray(rows), numpy.full(len(rows), 0.5, dtype="float32")))
+    out = stitch(parts, [(s, e) for _, s, e in segments])  # the dense arrays would need 80,000 x 26,667 cells
+    found = sorted(map(tuple, numpy.concatenate([p.spans for p in parts]).tolist()))
+    assert sorted(map(tuple, out.spans.tolist())) == sorted(set(found))  # each span of an overlap once
+    assert len(found) > len(out) > len(segments)
+
+
 def _dense_soft_nms(spans, scores, iou_threshold, decay, threshold):
     """Algorithm 1 with the full IoU matrix: the oracle for the sparse soft_nms."""
     remaining, current = list(range(len(spans))), scores.astype("float64").copy()

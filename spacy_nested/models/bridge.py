@@ -22,7 +22,7 @@ import ctypes
 import os
 import sys
 from io import BytesIO
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import srsly
 import torch
@@ -31,29 +31,78 @@ from thinc.types import Floats2d, FloatsXd
 
 from ..spans import Segment
 
-# torch's OpenMP thread pool is not fork-safe: a worker forked by
-# nlp.pipe(n_process=N) that inherits it deadlocks on its first forward pass.
-# Forked children therefore run torch on one thread each.
-os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
+# torch's OpenMP thread pool is not fork-safe: a worker forked by nlp.pipe(n_process=N) that
+# inherits it deadlocks on its first forward pass. So the head runs torch on one thread in a
+# forked child: set at the head's first forward pass there (``_one_thread_if_forked``), which
+# changes nothing in the process that imported the package, nor in a child that never runs a head.
+_PARENT_PID = os.getpid()
+_threads_set_in: Optional[int] = None
 
-# On the CPU torch runs some ops through oneDNN (GELU, 1D and 3D convolutions, layout
-# reorders), which compiles a kernel for each new tensor shape and caches up to 1,024 of
-# them. The heads' shapes change with every batch (candidate counts, segment lengths,
-# grids), so every training update added long-lived kernels, and evicted old ones, in
-# between its own large freed buffers: glibc's heap could not merge those, fragmented
-# and grew by MBs per update while the memory in use stayed flat (issue 17). Without the
-# cache each kernel is compiled per call and freed with it. Measured on one CPU thread, no
-# slower: a boundary_offset training update took 1.84 CPU s against 2.04 with the cache,
-# prediction ran at 1,840-1,990 words per CPU second against 1,660-1,870. Turning oneDNN
-# off while training (the first fix tried) also kept memory flat but cost 4% per update
-# for locate_label and 15-22% for boundary_offset (3D convolutions on torch's own kernels).
-# Without the cache oneDNN may pick other kernels: scores move in the fifth decimal at most.
-# oneDNN reads the setting when it builds its first kernel, so it must be set before the
-# first forward pass (importing a pipeline does); a value the user set wins. It holds for
-# the whole process, other torch models included.
-if "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ and "DNNL_PRIMITIVE_CACHE_CAPACITY" not in os.environ:
-    os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "0"
 
+def _one_thread_if_forked() -> None:
+    global _threads_set_in
+    pid = os.getpid()
+    if pid != _PARENT_PID and _threads_set_in != pid:
+        torch.set_num_threads(1)
+        _threads_set_in = pid
+
+
+# Flat training memory: what a long training needs so that its RSS does not creep up with the
+# updates, switched on where training starts by the ``spacy_nested.flat_training_memory.v1``
+# callback (``[initialize.before_init]`` of the project's configs), never by an import.
+#
+# 1. oneDNN's kernel cache. On the CPU torch runs some ops through oneDNN (GELU, 1D and 3D
+#    convolutions, layout reorders), which compiles a kernel for each new tensor shape and
+#    caches up to 1,024 of them. The heads' shapes change with every batch (candidate counts,
+#    segment lengths, grids), so every update added long-lived kernels in between its own large
+#    freed buffers: glibc's heap could not merge those, fragmented and grew by MBs per update
+#    while the memory in use stayed flat. Without the cache each kernel is compiled per call and
+#    freed with it. Measured on one CPU thread, no slower: a boundary_offset update took 1.84 CPU
+#    s against 2.04 with the cache. Scores may move in the fifth decimal (other kernels). oneDNN
+#    reads ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` when it builds its first kernel, so the callback
+#    runs before initialization; a value the user set wins. It holds for the whole process.
+# 2. The heap's free pages. A head whose batches change shape a lot (proposer_regressor:
+#    proposals per sentence, N x N grids) leaves big freed blocks in glibc's heap after an
+#    unusually large batch, which glibc keeps rather than giving back: its RSS stepped up by
+#    260 MB between updates 300 and 400. Every ``TRIM_EVERY`` optimizer steps of the heads
+#    (0: never, the default outside training) the free pages go back (``malloc_trim(0)``, about
+#    0.5 ms, 100 ms after 1 GB of scattered frees). Measured on the same batches,
+#    proposer_regressor's RSS over updates 200-600: 887-912 MB, against 1,403-1,685 MB without.
+# 3. The optimizer step of other components' torch shims (the transformer's): thinc's leaves a
+#    chain of objects behind every update (see ``InPlaceUpdateShim``); the callback gives the
+#    components it names the in-place step. The heads' own shims always have it.
+ONEDNN_CACHE = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
+TRIM_EVERY = 0
+
+
+def flat_training_memory(
+    onednn_kernel_cache: Optional[int] = 0, trim_every: int = 50, in_place_updates: Union[bool, List[str]] = True
+) -> Callable[[Any], Any]:
+    """The ``[initialize.before_init]`` callback that keeps a training's memory flat (above).
+
+    onednn_kernel_cache: ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` for the process (null: oneDNN's
+        default), unless the environment already sets it.
+    trim_every: give glibc's free heap pages back every this many head updates (0: never).
+    in_place_updates: the pipeline components (true: all, false: none) whose torch shims get
+        the in-place optimizer step.
+    """
+    if trim_every < 0:
+        raise ValueError(f"trim_every must be >= 0, got {trim_every}")
+
+    def before_init(nlp: Any) -> Any:
+        global TRIM_EVERY
+        user_set = ONEDNN_CACHE in os.environ or "DNNL_PRIMITIVE_CACHE_CAPACITY" in os.environ
+        if onednn_kernel_cache is not None and not user_set:
+            os.environ[ONEDNN_CACHE] = str(int(onednn_kernel_cache))
+        TRIM_EVERY = int(trim_every)
+        for name, pipe in nlp.pipeline:
+            named = in_place_updates is True or (isinstance(in_place_updates, list) and name in in_place_updates)
+            model = getattr(pipe, "model", None)
+            if named and isinstance(model, Model):
+                update_in_place(model)
+        return nlp
+
+    return before_init
 
 
 def _find_malloc_trim() -> Optional[Callable[[int], int]]:
@@ -66,26 +115,22 @@ def _find_malloc_trim() -> Optional[Callable[[int], int]]:
         return None
 
 
-# Even with both fixes below and above, a head whose batches change shape a lot
-# (proposer_regressor: proposals per sentence, N x N grids) leaves big freed blocks in
-# glibc's heap after an unusually large batch, which glibc keeps for later rather than
-# giving back: its RSS stepped up by 260 MB between updates 300 and 400 and did not come
-# down (issue 17). Every TRIM_EVERY optimizer steps (all heads of the process together)
-# the heap's free pages are therefore handed back to the system (``malloc_trim(0)``): about
-# 0.5 ms when there is little to give back, 100 ms after 1 GB of scattered frees, against
-# 1-3 CPU s per update. 0 turns it off (bench/train_memory.py --no-trim). Measured on the same
-# batches, proposer_regressor's RSS over updates 200-600: 887-912 MB, against 1,403-1,685 MB without.
-TRIM_EVERY = 50
 _malloc_trim = _find_malloc_trim()
 _steps = 0
+
+
+def give_heap_back() -> None:
+    """glibc's ``malloc_trim(0)``: the heap's free pages back to the system (nothing elsewhere)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def trim_heap_every_few_steps() -> None:
     """Count one optimizer step; give the heap's free pages back every ``TRIM_EVERY`` steps."""
     global _steps
     _steps += 1
-    if TRIM_EVERY > 0 and _steps % TRIM_EVERY == 0 and _malloc_trim is not None:
-        _malloc_trim(0)
+    if TRIM_EVERY > 0 and _steps % TRIM_EVERY == 0:
+        give_heap_back()
 
 
 Extras = Tuple[Any, ...]
@@ -123,7 +168,7 @@ class InPlaceUpdateShim(PyTorchShim):
     proposer_regressor). The links are small, but they are allocated between
     the update's large freed buffers and keep glibc's heap from merging them:
     with oneDNN's kernel cache (see the top of this module) the second cause of
-    a detector's RSS growing by 0.8-5 MB per update (issue 17). Here a
+    a detector's RSS growing by 0.8-5 MB per update. Here a
     parameter keeps its storage; the step is copied into it only when the
     optimizer returned other memory.
     """
@@ -154,8 +199,8 @@ def update_in_place(model: Model) -> int:
     of ``InPlaceUpdateShim``, a transformer's (spacy-transformers' ``HFShim``) included; returns
     how many changed. The transformer's shim is thinc's ``finish_update`` too, so a fine-tuned
     MiniLM left the same chain behind every update (its heap in use grew by about 0.09 MB per
-    update of boundary_offset_minilm, issue 17). The detectors call this on their whole pipeline
-    when they are initialized (``pipeline.base``), which is how a training starts."""
+    update of boundary_offset_minilm). ``flat_training_memory`` calls this on the components a
+    training config names."""
     changed = 0
     for node in model.walk():
         for shim in node.shims:
@@ -186,6 +231,7 @@ def _device(wrapper: Model) -> torch.device:
 
 def convert_segment_inputs(model: Model, X: Tuple[List[Floats2d], List[Segment], Extras], is_train: bool):
     """Pad the segments of the doc arrays into (S, N, d); scatter gradients back."""
+    _one_thread_if_forked()
     vectors, segments, extras = X
     ops = model.ops
     device = _device(model)

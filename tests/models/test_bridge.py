@@ -161,3 +161,53 @@ def test_any_torch_shim_can_take_the_in_place_step_and_then_leaves_nothing_per_u
     weights = next(wrapper.shims[0]._model.parameters()).detach().clone()
     assert _python_bytes_left_by_updates(wrapper) < 2_000
     assert not torch.equal(weights, next(wrapper.shims[0]._model.parameters()))  # and it still learns
+
+
+def test_the_flat_memory_callback_sets_what_a_training_config_names(monkeypatch):
+    """``[initialize.before_init]`` = ``spacy_nested.flat_training_memory.v1``: the oneDNN cache (a
+    value the user set wins), the heap trim, and the in-place step only for the components named."""
+    import spacy
+    from thinc.api import PyTorchWrapper_v3
+
+    from spacy_nested.models import bridge
+
+    monkeypatch.delenv(bridge.ONEDNN_CACHE, raising=False)
+    monkeypatch.delenv("DNNL_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    monkeypatch.setattr(bridge, "TRIM_EVERY", 0)
+    nlp = spacy.blank("en")
+    for name in ("named", "other"):
+        pipe = nlp.add_pipe("sentencizer", name=name)
+        pipe.model = PyTorchWrapper_v3(torch.nn.Linear(2, 2))  # a component with a torch shim (as a transformer)
+    make = spacy.registry.callbacks.get("spacy_nested.flat_training_memory.v1")
+    make(onednn_kernel_cache=0, trim_every=7, in_place_updates=["named"])(nlp)
+    assert bridge.os.environ[bridge.ONEDNN_CACHE] == "0" and bridge.TRIM_EVERY == 7
+    assert isinstance(nlp.get_pipe("named").model.shims[0], bridge.InPlaceUpdateShim)
+    assert not isinstance(nlp.get_pipe("other").model.shims[0], bridge.InPlaceUpdateShim)
+    monkeypatch.setenv(bridge.ONEDNN_CACHE, "512")
+    make(onednn_kernel_cache=0, trim_every=0, in_place_updates=True)(nlp)
+    assert bridge.os.environ[bridge.ONEDNN_CACHE] == "512" and bridge.TRIM_EVERY == 0
+    assert isinstance(nlp.get_pipe("other").model.shims[0], bridge.InPlaceUpdateShim)
+
+
+def test_importing_the_package_and_predicting_change_nothing_outside_it():
+    """No oneDNN setting, heap trim or other component's shim changes unless a training config's
+    callback asks for it (torch sets variables of its own: those are not checked)."""
+    import subprocess
+    import sys
+
+    code = """
+import os, spacy, torch
+from thinc.api import PyTorchShim
+nlp = spacy.load("tests/fixtures/saved/locate_label_ner")
+other = spacy.blank("en").add_pipe("sentencizer")
+from thinc.api import PyTorchWrapper_v3
+wrapped = PyTorchWrapper_v3(torch.nn.Linear(2, 2))
+nlp("IL-2 gene expression requires NF-kappa B activation")
+from spacy_nested.models import bridge
+print(not any("PRIMITIVE_CACHE" in key for key in os.environ), bridge.TRIM_EVERY, type(wrapped.shims[0]) is PyTorchShim)
+"""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True).stdout.split()
+    assert out == ["True", "0", "True"], out

@@ -4,7 +4,11 @@ The heads count what their last forward pass scored (``n_scored`` and
 friends); these tests push a 20,000-token document through every detector,
 with and without sentence boundaries, and check those counters against the
 structural bounds each detector promises (linear in the document length),
-plus the invariants every prediction keeps.
+plus the invariants every prediction keeps. Every detector's default
+segmenter cuts text without sentence starts into windows (locate_label's of
+512 tokens, longer than any GENIA sentence). That the encoder too works on
+bounded pieces is tested in ``test_blocked_encoding.py``; the peak memory of a
+long line is measured by ``bench/long_line_memory.py``.
 """
 from typing import List
 
@@ -14,12 +18,14 @@ from spacy.tokens import Doc
 
 from spacy_nested.models.bridge import get_torch_head
 from spacy_nested.models.detector import PREDICT_CHUNK_TOKENS
+from spacy_nested.pipeline.locate_label import LocateLabelNER
 
 from .nested_fixture import LABELS, SENTENCES, build_nlp, make_examples
 
 N_TOKENS = 20_000
-WINDOW = 50  # max_length of the windowed detectors in these tests (default 100)
+WINDOW = 50  # max_length of boundary_offset and proposer_regressor in these tests (default 100)
 OVERLAP = 10
+LL_WINDOW, LL_OVERLAP = 512, 64  # locate_label's default segmenter
 
 
 def _words(n: int) -> List[str]:
@@ -73,8 +79,11 @@ def test_cost_of_a_20k_token_doc_is_bounded_by_the_window(detector, with_sentenc
     M = len(pipe.labels)
     if name == "locate_label_ner":
         width = max(pipe.seed_widths)
-        assert covered == N_TOKENS  # no windows: sentences, or the whole doc
-        assert 0 < head.n_scored <= width * N_TOKENS  # K ≤ w·N seeds
+        assert (pipe.segmenter.max_length, pipe.segmenter.overlap) == (LL_WINDOW, LL_OVERLAP)
+        assert max(e - s for _, s, e in segments) <= LL_WINDOW  # by default, windows: no segment is the whole doc
+        assert covered <= N_TOKENS * LL_WINDOW / (LL_WINDOW - LL_OVERLAP)
+        # the counters are those of the last forward pass: seeds of one chunk of the doc's segments
+        assert 0 < head.n_scored <= width * (PREDICT_CHUNK_TOKENS + LL_WINDOW)  # K ≤ w·N seeds
         assert head.n_classified <= head.n_scored
         return
     assert max(e - s for _, s, e in segments) <= WINDOW
@@ -87,6 +96,17 @@ def test_cost_of_a_20k_token_doc_is_bounded_by_the_window(detector, with_sentenc
     else:
         assert 0 < head.n_scored <= len(head.table) * chunk  # Q·C pointer cells
         assert head.n_attended <= WINDOW * chunk  # Σ n² attention pairs
+
+
+def test_locate_label_windows_leave_sentences_whole():
+    """The default window is longer than any GENIA sentence (at most 204 tokens): sentences,
+    and docs without sentence starts up to 512 tokens, are one segment each, as without windows."""
+    nlp = build_nlp("locate_label_ner")
+    pipe = nlp.get_pipe("locate_label_ner")
+    assert isinstance(pipe, LocateLabelNER)
+    doc = Doc(nlp.vocab, words=_words(2000), sent_starts=[i % 204 == 0 for i in range(2000)])
+    assert [e - s for _, s, e in pipe.segments([doc])] == [204] * 9 + [2000 - 9 * 204]
+    assert pipe.segments([Doc(nlp.vocab, words=_words(512))]) == [(0, 0, 512)]
 
 
 @pytest.mark.parametrize("name", ["boundary_offset_ner", "proposer_regressor_ner"])

@@ -39,6 +39,16 @@ def tiny_bert_dir(tmp_path_factory) -> str:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
+# The training configs' callback, naming the transformer; nothing process-wide (no oneDNN
+# setting, no heap trim) in the test process.
+FLAT_MEMORY = {
+    "@callbacks": "spacy_nested.flat_training_memory.v1",
+    "onednn_kernel_cache": None,
+    "trim_every": 0,
+    "in_place_updates": ["transformer"],
+}
+
+
 def build_nlp(bert_dir: str, pooling: str = "reduce_mean.v1", lstm_hidden: int = 0):
     nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_nested.WhitespaceTokenizer.v1"}}})
     add_tiny_transformer(nlp, bert_dir, window=WINDOW, stride=STRIDE)
@@ -71,6 +81,7 @@ def trained(tiny_bert_dir):
     nlp = build_nlp(tiny_bert_dir)
     gold = make_nested_docs(nlp.vocab)
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
+    nlp.config["initialize"]["before_init"] = FLAT_MEMORY  # as the project's training configs
     nlp.initialize(lambda: examples)
     # No weight decay: a parameter of the transformer moves only if it got a gradient.
     optimizer = Adam(learn_rate=0.003, L2=0.0, grad_clip=1.0)
@@ -210,6 +221,10 @@ def test_reduce_max_pooling_updates(tiny_bert_dir):
     gold = make_nested_docs(nlp.vocab)
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
     optimizer = nlp.initialize(lambda: examples)
+    from spacy_nested.models.bridge import InPlaceUpdateShim
+
+    shims = [shim for node in nlp.get_pipe("transformer").model.walk() for shim in node.shims]
+    assert shims and not any(isinstance(shim, InPlaceUpdateShim) for shim in shims)  # no callback: untouched
     for _ in range(2):
         losses = train_step(nlp, examples, optimizer, drop=0.1)
         assert math.isfinite(losses["locate_label_ner"])
@@ -219,8 +234,8 @@ def test_reduce_max_pooling_updates(tiny_bert_dir):
 
 
 def test_the_transformer_takes_the_in_place_optimizer_step(trained):
-    """Initializing a detector gives the shared transformer's shim the step that leaves no chain
-    per update (issue 17; ``bridge.update_in_place``); the weights still move (test above)."""
+    """The training config's flat-memory callback gives the shared transformer's shim the step that
+    leaves no chain per update (``bridge.update_in_place``); the weights still move (test above)."""
     from spacy_nested.models.bridge import InPlaceUpdateShim
 
     shims = [shim for node in trained["nlp"].get_pipe("transformer").model.walk() for shim in node.shims]
