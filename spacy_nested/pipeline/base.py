@@ -7,8 +7,21 @@ in ``cfg`` and so with the model), the spans key, cutting docs into segments
 otherwise, overlapping windows stitched), aligning gold spans to the predicted
 tokens, writing ``doc.spans[key]`` with ``attrs["scores"]``, the
 ``update``/``get_loss`` contract and initialization. Prediction is the
-model's (``models.detector.predict_segments``: the encoder once, the head over
-bounded runs of segments).
+model's (``models.detector.predict_segments``: the encoder and the head, run
+by run over bounded runs of segments).
+
+Memory at prediction does not grow with a document's length: every
+detector's default segmenter bounds the segments (windows of 100 tokens for
+boundary_offset and proposer_regressor, 512 for locate_label, on text without
+sentence starts), the default inline tok2vec is run on each run's tokens, in
+pieces of at most 4,096 tokens with its receptive field as context (exactly
+the vectors of the whole doc), the head's
+inputs, seeds and outputs exist for one run of segments at a time, and the
+stitching of windows (``spans.stitch``) holds no segment-by-segment array.
+What remains per document is spaCy's Doc (~400 bytes per token), one small
+result per segment, the spans found and the doc's feature columns (32 bytes
+per token). A listener encoder keeps its upstream component's whole-doc
+encoding (``models/detector.py``).
 
 A detector subclass fills in four hooks, all on the spaCy side of the bridge:
 
@@ -28,18 +41,16 @@ spans_nested_f``; ``write_ents``, also write the longest non-overlapping
 spans to ``doc.ents`` for tools that read only those.
 
 Settings come in registered groups (``registrations.py``), built from the
-factory's config: ``segmenter`` here, the rest in each detector. Each
-detector's ``MOVED`` lists where the flat settings of older configs live now;
-``python -m spacy_nested upgrade-config`` rewrites an older config or pipeline
-(spaCy itself refuses them as unexpected arguments before a factory runs).
+factory's config: ``segmenter`` here, the rest in each detector. Each detector
+module writes its factory out as a plain typed ``def`` (as spaCy's
+``make_spancat``) whose defaults are its default config, and nowhere else.
 
 Loss values are checked: a NaN or infinite loss stops training with the
 component name and update step.
 """
-import inspect
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy
 import torch
@@ -53,16 +64,17 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 
 from .. import registrations  # noqa: F401  (the registered functions the factories' configs name)
-from ..models.bridge import update_in_place
 from ..models.detector import predict_segments
-from ..signature import with_signature
 from ..spans import ScoredSpans, Segment, Segmenter, stitch
 
 GoldSpans = numpy.ndarray  # (G, 3): start, end, label index + 1, relative to a segment
 Extras = Tuple[Any, ...]
 
 # What every detector's default config shares: spaCy's CPU tok2vec inline under the
-# head, and the nested scorer. F1 is the score to select on.
+# head, and the nested scorer. F1 is the score to select on. At prediction the inline
+# tok2vec runs on the tokens of one run of the head's segments at a time, in pieces of at most
+# 4,096 tokens plus its receptive field (4 tokens) on each side (models/detector.py), so its
+# working set does not grow with a document's length.
 SHARED_DEFAULT_CONFIG = """
 [model.tok2vec]
 @architectures = "spacy.Tok2Vec.v2"
@@ -102,44 +114,6 @@ def default_config(detector_config: str, *, threshold: float) -> Dict[str, Any]:
     """
     sections = Config().from_str(detector_config + SHARED_DEFAULT_CONFIG)
     return {"spans_key": "nested", "threshold": threshold, "write_ents": False, **sections}
-
-
-def register_detector(
-    name: str, detector: Type["NestedSpanDetector"], detector_config: str, *, threshold: float, doc: str
-) -> Callable[..., "NestedSpanDetector"]:
-    """Register the factory ``name`` of ``detector`` with spaCy and return it.
-
-    Its arguments are the ones every detector takes (``COMMON_ARGS``) followed by the
-    detector's own keyword settings, read off its ``__init__`` with their types, so that
-    each setting is written once; their defaults are ``detector_config``'s.
-    """
-    own = [p for p in inspect.signature(detector).parameters.values() if p.kind == inspect.Parameter.KEYWORD_ONLY]
-
-    def make(nlp: Language, name: str, model: Model, **settings: Any) -> "NestedSpanDetector":
-        return detector(nlp.vocab, model, name, **settings)
-
-    params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=t) for k, t in COMMON_ARGS]
-    factory = with_signature(make, params + own, detector, name=f"make_{name}", doc=doc, module=detector.__module__)
-    return Language.factory(
-        name,
-        assigns=["doc.spans"],
-        default_config=default_config(detector_config, threshold=threshold),
-        default_score_weights=DEFAULT_SCORE_WEIGHTS,
-        func=factory,
-    )
-
-
-# The arguments of every detector's factory, in order (then each detector's own settings).
-COMMON_ARGS: List[Tuple[str, Any]] = [
-    ("nlp", Language),
-    ("name", str),
-    ("model", Model),
-    ("spans_key", str),
-    ("threshold", float),
-    ("write_ents", bool),
-    ("segmenter", Segmenter),
-    ("scorer", Optional[Callable]),
-]
 
 
 class NestedSpanDetector(TrainablePipe):
@@ -368,10 +342,6 @@ class NestedSpanDetector(TrainablePipe):
         segments = self.segments(docs)
         extras = self.predict_extras(segments) if segments else ()
         self.model.initialize(X=(docs, segments, extras), Y=list(self.labels))
-        for _, pipe in nlp.pipeline if nlp is not None else []:  # the shared encoder's shim too
-            model = getattr(pipe, "model", None)
-            if isinstance(model, Model):
-                update_in_place(model)
 
     def _labels_from(self, examples: Iterable[Example]) -> List[str]:
         found: Set[str] = set()

@@ -107,7 +107,6 @@ DEFAULT_CONFIG: Dict[str, Any] = {
     "min_votes": 2,
     "scorer": {"@scorers": "spacy_nested.nested_scorer.v1"},
 }
-SETTINGS = ("members", "spans_key", "rule", "weights", "threshold", "min_votes")
 
 
 @Language.factory(

@@ -11,7 +11,9 @@ Choices and deviations (docs/proposer_regressor.md#deviations):
   most ``segmenter.max_length`` tokens overlapping by ``segmenter.overlap``
   and stitched.
   One proposal per token of a segment. The authors add up to 64 words of
-  neighbouring context; here the shared spaCy encoder sees the whole doc.
+  neighbouring context; here the spaCy encoder's vectors are those of the whole
+  doc (an inline tok2vec is run on bounded pieces at prediction, with its
+  receptive field as context, which gives the same vectors: ``models/detector.py``).
 * Matching (Algorithm 1): Hungarian assignment on the eq. 24 costs of each
   segment (detached, on the CPU), then, with ``one_to_many`` (the paper), the
   greedy step: every proposal left over takes its arg-min target, padding
@@ -31,24 +33,27 @@ Choices and deviations (docs/proposer_regressor.md#deviations):
   p_c(None) and leaves the decision to the threshold.
 """
 import logging
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
+from spacy.language import Language
 from spacy.vocab import Vocab
 from thinc.api import Model
 
 from ..codecs import proposer_regressor as codec
 from ..heads.losses import ProposerRegressorLoss, assigned_costs, matching_costs
-from ..spans import ScoredSpans, Segment, softmax, split_rows
-from .base import WINDOWED_DEFAULT_CONFIG, Extras, GoldSpans, NestedSpanDetector, register_detector
+from ..spans import ScoredSpans, Segment, Segmenter, softmax, split_rows
+from .base import DEFAULT_SCORE_WEIGHTS, WINDOWED_DEFAULT_CONFIG, Extras, GoldSpans, NestedSpanDetector, default_config
 
 logger = logging.getLogger("spacy_nested")
 
 DEFAULT_CONFIG = """
 [model]
 @architectures = "spacy_nested.ProposerRegressor.v1"
-hidden_width = 256
+# narrower than the paper's 768 (BERT's width) to fit a CPU: the head's BiGRUs' backward dominates
+# a training step, and 128 trains about twice as fast as 256
+hidden_width = 128
 encoder_gru = true
 kernels = [2, 3]
 backward = true
@@ -58,7 +63,8 @@ n_layers = 3
 n_heads = 8
 spatial = true
 gate = "gru"
-ffn_width = 1024
+# narrower with hidden_width (the paper's 2048 with 768)
+ffn_width = 512
 category_embedding = true
 location_iteration = true
 logits_iteration = true
@@ -78,14 +84,9 @@ reduction = "sum"
 none_veto = true
 """
 THRESHOLD = 0.0  # minimum p_c·p_n of a kept proposal (0: Algorithm 2's rule alone)
-# Settings of configs written before they moved into groups, and where each lives now
-# (`python -m spacy_nested upgrade-config` moves them; spaCy refuses them as unexpected).
-MOVED = {
-    "max_length": "segmenter.max_length",
-    "window_overlap": "segmenter.overlap",
-    "one_to_many": "loss.one_to_many",
-    "loss_reduction": "loss.reduction",
-}
+# The paper's settings where the defaults differ (spacy_nested.paper_settings("proposer_regressor_ner")):
+# its head widths, BERT's (configs/genia_proposer_regressor.cfg).
+PAPER_SETTINGS: Dict[str, Any] = {"model": {"hidden_width": 768, "ffn_width": 2048}}
 
 
 class ProposerRegressorNER(NestedSpanDetector):
@@ -161,12 +162,26 @@ class ProposerRegressorNER(NestedSpanDetector):
         return [self.decoder(softmax(pointer), softmax(types), self.max_width, threshold) for pointer, types in rows]
 
 
-make_proposer_regressor_ner = register_detector(
+@Language.factory(
     "proposer_regressor_ner",
-    ProposerRegressorNER,
-    DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG,
-    threshold=THRESHOLD,
-    doc="""Nested NER by a feature-pyramid proposer and an iterative regressor.
+    assigns=["doc.spans"],
+    default_config=default_config(DEFAULT_CONFIG + WINDOWED_DEFAULT_CONFIG, threshold=THRESHOLD),
+    default_score_weights=DEFAULT_SCORE_WEIGHTS,
+)
+def make_proposer_regressor_ner(
+    nlp: Language,
+    name: str,
+    model: Model,
+    spans_key: str,
+    threshold: float,
+    write_ents: bool,
+    segmenter: Segmenter,
+    scorer: Optional[Callable],
+    loss: ProposerRegressorLoss,
+    decoder: codec.ProposalDecoder,
+) -> ProposerRegressorNER:
+    """Nested NER by a feature-pyramid proposer and an iterative regressor: the settings measured best
+    on spaCy's CPU tok2vec, the paper's one line away (``config=spacy_nested.paper_settings("proposer_regressor_ner")``).
 
     segmenter: windows W and their overlap for text without sentence starts.
     loss: Algorithm 1's greedy step for leftover proposals, and the reduction
@@ -174,5 +189,9 @@ make_proposer_regressor_ner = register_detector(
     decoder: Algorithm 2, with or without its None veto (p_c·p_n ≥ p_c(None)).
     threshold: the minimum p_c·p_n of a kept proposal, on top of the None veto.
     write_ents: also write the longest non-overlapping spans to doc.ents.
-    """,
-)
+    """
+    return ProposerRegressorNER(
+        nlp.vocab, model, name, spans_key=spans_key, threshold=threshold, write_ents=write_ents,
+        segmenter=segmenter, scorer=scorer,
+        loss=loss, decoder=decoder,
+    )  # fmt: skip

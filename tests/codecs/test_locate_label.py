@@ -5,15 +5,15 @@ from hypothesis import strategies as st
 from thinc.api import Config
 
 from spacy_nested.codecs.locate_label import Sampling, SoftNMSDecoder, classifier_targets, decode, encode, soft_weights
-from spacy_nested.pipeline.locate_label import DEFAULT_CONFIG
+from spacy_nested.pipeline.locate_label import DEFAULT_CONFIG, PAPER_SETTINGS
 
 DEFAULTS = Config().from_str(DEFAULT_CONFIG)
 
 
 def sampling(**changes) -> Sampling:
-    """The factory's default sampling settings with `changes`."""
+    """The paper's sampling (soft examples, negatives 1:5: the weights these tests check) with `changes`."""
     settings = {k: v for k, v in DEFAULTS["sampling"].items() if not k.startswith("@")}
-    return Sampling(**{**settings, **changes})
+    return Sampling(**{**settings, **PAPER_SETTINGS["sampling"], **changes})
 
 
 def decoder(**changes) -> SoftNMSDecoder:
