@@ -70,7 +70,8 @@ def _stopped_hint(output: Path) -> str:
     pieces = Pieces(output)
     if not pieces.started():
         return ""
+    n = pieces.n_complete()
     return (
-        f"\nThe run stopped there and kept its {pieces.n_complete()} complete pieces in {pieces.folder}: "
+        f"\nThe run stopped there and kept its {n} complete piece{'s' * (n != 1)} in {pieces.folder}: "
         "--resume --skip-invalid goes on past it; after editing the input, remove the pieces to start over."
     )
