@@ -171,8 +171,9 @@ def test_the_flat_memory_callback_sets_what_a_training_config_names(monkeypatch)
 
     from spacy_nested.models import bridge
 
-    monkeypatch.delenv(bridge.ONEDNN_CACHE, raising=False)
-    monkeypatch.delenv("DNNL_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    for key in (bridge.ONEDNN_CACHE, "DNNL_PRIMITIVE_CACHE_CAPACITY"):
+        monkeypatch.setenv(key, "")  # so that monkeypatch restores what was there (or nothing) after the test
+        monkeypatch.delenv(key)
     monkeypatch.setattr(bridge, "TRIM_EVERY", 0)
     nlp = spacy.blank("en")
     for name in ("named", "other"):
@@ -192,6 +193,7 @@ def test_the_flat_memory_callback_sets_what_a_training_config_names(monkeypatch)
 def test_importing_the_package_and_predicting_change_nothing_outside_it():
     """No oneDNN setting, heap trim or other component's shim changes unless a training config's
     callback asks for it (torch sets variables of its own: those are not checked)."""
+    import os
     import subprocess
     import sys
 
@@ -209,5 +211,7 @@ print(not any("PRIMITIVE_CACHE" in key for key in os.environ), bridge.TRIM_EVERY
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True).stdout.split()
+    env = {key: value for key, value in os.environ.items() if "PRIMITIVE_CACHE" not in key}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, env=env, check=True)
+    out = run.stdout.split()
     assert out == ["True", "0", "True"], out
