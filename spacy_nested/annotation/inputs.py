@@ -72,8 +72,9 @@ def fingerprint(path: Path, warn: Callable[[str], None]) -> List[InputFile]:
     RAISES (FormatError): an input without any record (a file, or a folder whose files are all
     empty); in a folder, an empty file is only a warning.
     """
-    found = [_fingerprint_file(file) for file in input_files(path)]
-    empty = [f for f, info in zip(input_files(path), found) if info.records == 0]
+    files = input_files(path)
+    found = [_fingerprint_file(file) for file in files]
+    empty = [file for file, info in zip(files, found) if info.records == 0]
     if not path.is_dir() and empty:
         raise FormatError(path, None, "no records: the file is empty")
     if path.is_dir() and len(empty) == len(found):
