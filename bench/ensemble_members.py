@@ -26,11 +26,11 @@ from typing import Any, Dict, List
 
 import spacy
 
-from spacy_nested.bootstrap import paired_bootstrap
-from spacy_nested.ensemble_cli import find_ensemble, tune_ensemble
-from spacy_nested.pipeline.ensemble import NestedEnsemble
-from spacy_nested.report import evaluate
-from spacy_nested.thresholds import dev_examples, sweep_threshold, thresholds_for
+from spacy_nested.ensemble.component import NestedEnsemble
+from spacy_nested.ensemble.tune import find_ensemble, tune_ensemble
+from spacy_nested.evaluation.bootstrap import paired_bootstrap
+from spacy_nested.evaluation.report import evaluate
+from spacy_nested.evaluation.thresholds import dev_examples, sweep_threshold, thresholds_for
 
 BENCH = Path(__file__).resolve().parent
 

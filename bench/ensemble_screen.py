@@ -4,7 +4,7 @@
 
 Each MODEL is a pipeline with a ``nested_ensemble`` (from ``combine-pipelines``
 or a ``shared-encoder-config`` training). Its members predict the DEV docs once,
-each at its own threshold (``ensemble_cli.collect``), and the spans of all the
+each at its own threshold (``ensemble.tune.collect``), and the spans of all the
 MODELs' members are pooled per doc as the candidates of one larger ensemble
 (member ``i:key`` is MODEL ``i``'s member ``key``). Every setting of the average
 rule is then scored on those stored spans by strict span F1, as
@@ -30,10 +30,10 @@ import numpy
 import spacy
 from spacy.tokens import Doc, DocBin, Span
 
-from spacy_nested.codecs.ensemble import combine
-from spacy_nested.ensemble_cli import OWN, collect, find_ensemble, gold_candidates
-from spacy_nested.pipeline.ensemble import NestedEnsemble
-from spacy_nested.scoring import prf
+from spacy_nested.ensemble.component import NestedEnsemble
+from spacy_nested.ensemble.merge import combine
+from spacy_nested.ensemble.tune import OWN, collect, find_ensemble, gold_candidates
+from spacy_nested.evaluation.scoring import prf
 
 
 def add_members(model: Path, index: int, gold: Sequence[Doc], pool: Sequence[Doc]) -> List[str]:

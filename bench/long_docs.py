@@ -35,9 +35,9 @@ def measure(model: str, corpus: str, n_tokens: int, sentences: bool) -> Dict[str
     import spacy
     from spacy.tokens import Doc, DocBin
 
-    from spacy_nested.models.bridge import get_torch_head
-    from spacy_nested.pipeline.base import NestedSpanDetector
-    from spacy_nested.report import peak_rss_mb
+    from spacy_nested.detectors.base import NestedSpanDetector
+    from spacy_nested.evaluation.report import peak_rss_mb
+    from spacy_nested.ml.bridge import get_torch_head
 
     nlp = spacy.load(model)
     words, starts = _corpus_tokens(list(DocBin().from_disk(corpus).get_docs(nlp.vocab)), n_tokens)

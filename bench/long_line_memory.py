@@ -77,8 +77,8 @@ def _train(nlp: Any, n_sentences: int, n_updates: int, seed: int) -> float:
     import spacy
     from spacy.training import Example
 
-    from spacy_nested.formats.base import sentences_to_docs
-    from spacy_nested.formats.jsonl import read_jsonl
+    from spacy_nested.corpora.formats.base import sentences_to_docs
+    from spacy_nested.corpora.formats.jsonl import read_jsonl
 
     sentences = []
     for sentence in read_jsonl(GENIA_TRAIN):
@@ -152,7 +152,7 @@ def measure(factory: str, n_chars: int, *, n_sentences: int, n_updates: int, who
 
 
 def _malloc_trim() -> None:
-    from spacy_nested.models.bridge import give_heap_back
+    from spacy_nested.ml.bridge import give_heap_back
 
     give_heap_back()
 

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import spacy_nested.registrations  # noqa: E402,F401  (the registered tokenizers)
-from spacy_nested.formats import read_jsonl  # noqa: E402
+from spacy_nested.corpora.formats import read_jsonl  # noqa: E402
 
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "genia" / "dev.jsonl"
 TOKENIZERS = {

@@ -10,7 +10,7 @@ intervals against an earlier run could not be recomputed once its folder was gon
 copies a metrics file of ``scripts/workflow.py evaluate`` (or ``python -m spacy_nested evaluate``) to
 ``bench/results/NAME.json``, compact, with a note on how it was made; ``compare`` prints
 each kept result's F1 and, for every one after the first, its F1 difference to the first
-with the 95% interval of the paired bootstrap (1,000 resamples, ``spacy_nested.bootstrap``).
+with the 95% interval of the paired bootstrap (1,000 resamples, ``spacy_nested.evaluation.bootstrap``).
 The counts are per dev sentence (correct, predicted and gold spans): no corpus text.
 """
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-from spacy_nested.bootstrap import Difference, paired_bootstrap
+from spacy_nested.evaluation.bootstrap import Difference, paired_bootstrap
 
 ROOT = Path(__file__).resolve().parent / "results"
 KEPT = ("overall", "per_type", "per_length", "per_depth", "per_doc", "n_docs", "n_words", "words_per_s")

@@ -183,10 +183,10 @@ print(json.dumps(cfg))
 ACCURACY = """
 import json, sys, spacy
 from spacy.tokens import DocBin
-from spacy_nested.scoring import score_by_length
+from spacy_nested.evaluation.scoring import score_by_length
 LOAD_OVERRIDES
 gold = list(DocBin().from_disk(sys.argv[2]).get_docs(nlp.vocab))
-from spacy_nested.tokenizer import retokenized_as
+from spacy_nested.corpora.tokenizer import retokenized_as
 pred = nlp.pipe([retokenized_as(g, nlp.vocab) for g in gold], batch_size=256)
 scores = score_by_length(zip(gold, pred), "nested")
 long = [scores[b] for b in ("5-9", ">=10")]

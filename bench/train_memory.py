@@ -24,7 +24,7 @@ short spike between two readings is not missed), and at the end:
 * training words/s from update ``--after`` on, by the wall clock and per CPU
   second of the process (the latter is steadier on a shared machine).
 
-``--compare`` also runs each detector without the fix of ``models/bridge.py``: with
+``--compare`` also runs each detector without the fix of ``ml/bridge.py``: with
 thinc's own ``PyTorchShim`` (whose ``finish_update`` chains its parameters),
 oneDNN's default kernel cache of 1,024 and no periodic ``malloc_trim``
 (``--no-fix``: only that); ``--no-trim`` keeps the rest of the fix and leaves out
@@ -110,7 +110,7 @@ def run_one(args: argparse.Namespace) -> Dict[str, Any]:
     from spacy.training.initialize import init_nlp
     from spacy.util import load_config, registry
 
-    from spacy_nested.models import bridge
+    from spacy_nested.ml import bridge
 
     name = args.child
     overrides = {"paths.train": args.train, "paths.dev": args.dev, "corpora.train.limit": INIT_DOCS}

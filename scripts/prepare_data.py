@@ -24,8 +24,8 @@ import srsly
 import typer
 from wasabi import msg
 
-from spacy_nested._cli_util import fail
-from spacy_nested.cli import InputFormat, convert_corpus
+from spacy_nested.cli._util import fail
+from spacy_nested.cli.convert import InputFormat, convert_corpus
 
 # The project's assets that the main job's GENIA data comes from (dests in project.yml's assets).
 GENIA_ARCHIVE = "assets/GENIAcorpus3.02.tgz"

@@ -28,8 +28,8 @@ The name ``ensemble`` (in ``--detectors`` only when asked for: it is not in the
 default list) is the ``nested_ensemble`` of the trained detectors. It has no
 config and is not trained: ``build-ensemble`` combines the detectors' trained
 pipelines (each one's ``model-tuned``, else ``model-best``) with the library's
-``spacy_nested.ensemble_build.combine_pipelines`` (setup (b) of
-``spacy_nested.pipeline.ensemble``: sourced, each member keeping its own
+``spacy_nested.ensemble.build.combine_pipelines`` (setup (b) of
+``spacy_nested.ensemble.component``: sourced, each member keeping its own
 encoder), and ``tune ensemble`` tunes its weights and threshold on dev (as
 ``python -m spacy_nested tune-ensemble`` does); evaluate, benchmark, visualize
 and package then take it like the others::
@@ -54,9 +54,10 @@ from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 from write_configs import config_name  # the sibling script scripts/write_configs.py
 
-from spacy_nested._cli_util import fail
-from spacy_nested.ensemble_build import combine_pipelines
-from spacy_nested.ensemble_cli import print_tuned, tune_ensemble
+from spacy_nested.cli._util import fail
+from spacy_nested.cli.ensemble import print_tuned
+from spacy_nested.ensemble.build import combine_pipelines
+from spacy_nested.ensemble.tune import tune_ensemble
 
 app = typer.Typer(
     name="workflow",
@@ -73,7 +74,7 @@ CONFIGS: Dict[str, Dict[str, str]] = {p: {e: config_name(p, e) for e in ENCODERS
 TRAINED = "TRAINED"
 TUNED = "model-tuned"
 # The component whose `threshold` decides which spans a pipeline writes; `tune` sets it on dev for
-# all five the same way (spaCy's find-threshold table, from one prediction: spacy_nested.thresholds).
+# all five the same way (spaCy's find-threshold table, from one prediction: spacy_nested.evaluation.thresholds).
 # span_finder + spancat: spancat's (span_finder's own threshold only proposes candidates).
 THRESHOLD_PIPES = {
     "locate_label": "locate_label_ner",
@@ -278,7 +279,7 @@ def build_ensemble(
 
     Each member's pipeline (``model-tuned``, else ``model-best``: `trained_path`)
     writes its key of `ENSEMBLE_MEMBERS` inside the ensemble
-    (``spacy_nested.ensemble_build.combine_pipelines``, which any set of pipelines can
+    (``spacy_nested.ensemble.build.combine_pipelines``, which any set of pipelines can
     use: ``python -m spacy_nested combine-pipelines``), and the pipeline is saved to
     ``output_root/<encoder>/ensemble/model-best`` with a ``TRAINED`` marker
     naming the members' pipelines; a ``model-tuned`` of an earlier build is
@@ -349,7 +350,7 @@ def tune_threshold(model: Path, name: str, docbin: Path, spans_key: str = "neste
     the best ``spans_<key>_f`` on `docbin` (spaCy's find-threshold: `n_trials` values evenly from 0
     to 1, the first best wins; computed from one prediction by `thresholds.sweep_threshold`), and
     save `model` with it next to it as ``model-tuned``. Returns what it found."""
-    from spacy_nested.thresholds import dev_examples, sweep_threshold, thresholds_for
+    from spacy_nested.evaluation.thresholds import dev_examples, sweep_threshold, thresholds_for
 
     pipe_name = THRESHOLD_PIPES[name]
     nlp = spacy.load(model)
@@ -408,7 +409,7 @@ def evaluate_pipeline_cli(
     gpu_id: int = GPU_ID,
 ) -> None:
     """Score ``training/<encoder>/<name>/model-tuned`` (else model-best) into ``metrics/<encoder>/<name>.json``."""
-    from spacy_nested.report import evaluate, write_metrics
+    from spacy_nested.evaluation.report import evaluate, write_metrics
 
     model = _trained_model(name, detectors, encoder, output_root, gpu_id)
     if model is None:
@@ -433,7 +434,7 @@ def visualize_pipeline_cli(
     """displaCy span HTML of a pipeline's predictions next to gold: reports/<encoder>/<name>.html."""
     from spacy.tokens import DocBin
 
-    from spacy_nested.visualize import render_comparison
+    from spacy_nested.evaluation.visualize import render_comparison
 
     model = _trained_model(name, detectors, encoder, output_root)
     if model is None:
@@ -463,7 +464,7 @@ def benchmark_pipeline_cli(
     gpu_id: int = GPU_ID,
 ) -> None:
     """``spacy benchmark speed``'s words/s (mean, 95% CI) added to ``metrics/<encoder>/<name>.json``."""
-    from spacy_nested.report import benchmark_speed
+    from spacy_nested.evaluation.report import benchmark_speed
 
     model = _trained_model(name, detectors, encoder, output_root, gpu_id)
     if model is None:

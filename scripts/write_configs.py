@@ -55,7 +55,7 @@ from typing import Dict, List, Optional, Tuple
 
 import typer
 
-from spacy_nested._cli_util import fail
+from spacy_nested.cli._util import fail
 
 SRC_DIR = Path("configs") / "src"
 OUT_DIR = Path("configs")

@@ -12,9 +12,9 @@ from typing import Any, Dict
 __version__ = "0.1.0"
 
 _DETECTOR_MODULES = {
-    "locate_label_ner": "spacy_nested.pipeline.locate_label",
-    "boundary_offset_ner": "spacy_nested.pipeline.boundary_offset",
-    "proposer_regressor_ner": "spacy_nested.pipeline.proposer_regressor",
+    "locate_label_ner": "spacy_nested.detectors.locate_label.component",
+    "boundary_offset_ner": "spacy_nested.detectors.boundary_offset.component",
+    "proposer_regressor_ner": "spacy_nested.detectors.proposer_regressor.component",
 }
 
 

@@ -7,9 +7,8 @@ tuning, config generation) are not here: they are the scripts beside
 project.yml (``scripts/``), which import the library, never the other way.
 """
 
-from . import cli, ensemble_build, ensemble_cli, report  # noqa: F401  (imported for their commands)
-from ._cli_util import app
-from .annotation import command as annotate_command  # noqa: F401  (imported for its command)
+from spacy_nested.cli import annotate, convert, ensemble, evaluate  # noqa: F401  (imported for their commands)
+from spacy_nested.cli._util import app
 
 if __name__ == "__main__":
     app(prog_name="python -m spacy_nested")

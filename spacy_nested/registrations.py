@@ -3,7 +3,7 @@
 The functions themselves live where their idea lives, most of them in modules
 that import no spaCy (``spans``, ``codecs``, ``heads``); this module puts them
 in spaCy's registries. The component factories register themselves with
-``@Language.factory`` beside their code in ``pipeline/``, whose modules import
+``@Language.factory`` beside their code in ``detectors/<name>/component.py`` and ``ensemble/component.py``, whose modules import
 this one, and ``pyproject.toml`` declares the same names as entry points, so a
 config needs no ``--code``.
 
@@ -23,22 +23,21 @@ decoder        ``spacy_nested.proposal_decoder.v1``        proposer_regressor_ne
 """
 from spacy.util import registry
 
-from .augmenters import make_span_copier
-from .biomedical_tokenizer import create_biomedical_tokenizer
-from .codecs.boundary_offset import VoteDecoder
-from .codecs.locate_label import Sampling, SoftNMSDecoder
-from .codecs.proposer_regressor import ProposalDecoder
-from .encoders import initialize_frozen, installed_transformer
-from .heads.losses import BoundaryOffsetLoss, LocateLabelLoss, ProposerRegressorLoss
-from .models.architectures import (
-    build_boundary_offset_model,
-    build_locate_label_model,
-    build_proposer_regressor_model,
-)
-from .models.bridge import flat_training_memory
-from .scoring import make_nested_scorer
-from .spans import Segmenter, make_window_seeds
-from .tokenizer import create_gold_tokens_corpus, create_whitespace_tokenizer
+from spacy_nested.corpora.augmenters import make_span_copier
+from spacy_nested.corpora.biomedical_tokenizer import create_biomedical_tokenizer
+from spacy_nested.corpora.tokenizer import create_gold_tokens_corpus, create_whitespace_tokenizer
+from spacy_nested.detectors.boundary_offset.codec import VoteDecoder
+from spacy_nested.detectors.boundary_offset.loss import BoundaryOffsetLoss
+from spacy_nested.detectors.locate_label.codec import Sampling, SoftNMSDecoder
+from spacy_nested.detectors.locate_label.loss import LocateLabelLoss
+from spacy_nested.detectors.locate_label.seeds import make_window_seeds
+from spacy_nested.detectors.proposer_regressor.codec import ProposalDecoder
+from spacy_nested.detectors.proposer_regressor.loss import ProposerRegressorLoss
+from spacy_nested.evaluation.scoring import make_nested_scorer
+from spacy_nested.ml.architectures import build_boundary_offset_model, build_locate_label_model, build_proposer_regressor_model
+from spacy_nested.ml.bridge import flat_training_memory
+from spacy_nested.ml.encoders import initialize_frozen, installed_transformer
+from spacy_nested.spans import Segmenter
 
 ARCHITECTURES = {
     "spacy_nested.LocateLabel.v1": build_locate_label_model,

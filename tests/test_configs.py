@@ -14,13 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_bert import (
-    make_concatenated_doc,
-    make_nested_docs,
-    make_tiny_bert,
-    set_offline,
-    train_step,
-)
+from tests.tiny_bert import make_concatenated_doc, make_nested_docs, make_tiny_bert, set_offline, train_step
 
 set_offline()
 

@@ -13,7 +13,7 @@ from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 
-from .conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 PAGES = [REPO_ROOT / "README.md", REPO_ROOT / "project.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", flags=re.S | re.M)

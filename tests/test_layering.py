@@ -1,7 +1,10 @@
-"""What the package's layout promises: heads and codecs import no spaCy; defaults live once.
+"""What the package's layout promises: the math imports no spaCy; no import circle; defaults live once.
 
-* ``heads/`` (torch) and ``codecs/`` (numpy) are the papers' math: importing any of their
-  modules in a fresh interpreter must not load spaCy.
+* Each detector's head, loss (torch) and codec (numpy), the shared torch layers, the span
+  utilities and the ensemble's merge rules are the papers' math: importing any of these
+  modules in a fresh interpreter must not load spaCy or thinc. Only `spacy_nested.ml.bridge`
+  and the thinc model around the heads touch both sides.
+* Importing any module of the package first, in a fresh interpreter, works: no import circle.
 * A head setting is written once, in its factory's default config: building each factory
   with its defaults hands exactly those values to the torch head.
 * Every registered name is also an entry point, so configs work without ``--code``.
@@ -10,25 +13,56 @@ import pkgutil
 import subprocess
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 import spacy
 from spacy.language import Language
 
-import spacy_nested.codecs
-import spacy_nested.heads
+import spacy_nested
 from spacy_nested import registrations
-from spacy_nested.models.bridge import get_torch_head
+from spacy_nested.ml.bridge import get_torch_head
 
 DETECTORS = ["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner"]
 NOT_HEAD = ("@architectures", "tok2vec", "mixed_precision", "learn_rate_scale")
 
 
-def _modules(package):
-    return [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+ALL_MODULES = sorted(m.name for m in pkgutil.walk_packages(spacy_nested.__path__, "spacy_nested."))
+MATH_FILES = ("head", "codec", "loss", "seeds", "nms")
+MATH_MODULES = [m for m in ALL_MODULES if m.startswith("spacy_nested.detectors.") and m.rsplit(".", 1)[1] in MATH_FILES]
+MATH_MODULES += ["spacy_nested.ml.layers", "spacy_nested.spans", "spacy_nested.ensemble.merge"]
 
 
-@pytest.mark.parametrize("module", _modules(spacy_nested.heads) + _modules(spacy_nested.codecs))
+def test_every_detector_folder_has_the_same_four_files():
+    for detector in ("locate_label", "boundary_offset", "proposer_regressor"):
+        for part in ("component", "head", "codec", "loss"):
+            assert f"spacy_nested.detectors.{detector}.{part}" in ALL_MODULES
+
+
+def test_few_modules_at_the_root():
+    root = sorted(p.name for p in Path(spacy_nested.__path__[0]).glob("*.py"))
+    assert len(root) <= 8, root
+
+
+FIRST_IMPORTS = """
+import importlib, sys
+for module in sys.argv[1:]:
+    for name in [n for n in sys.modules if n == "spacy_nested" or n.startswith("spacy_nested.")]:
+        del sys.modules[name]
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        print(f"{module}: {err}")
+"""
+
+
+def test_every_module_imports_first():
+    """No import circle: each module can be the first of the package a program imports."""
+    out = subprocess.run([sys.executable, "-c", FIRST_IMPORTS, *ALL_MODULES], capture_output=True, text=True, check=True)
+    assert out.stdout == ""
+
+
+@pytest.mark.parametrize("module", MATH_MODULES)
 def test_math_modules_import_no_spacy(module):
     code = f"import sys, {module}; print('spacy' in sys.modules, 'thinc' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

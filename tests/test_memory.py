@@ -54,7 +54,7 @@ def _batch(nlp, rng: random.Random) -> list:
     """3 docs of 30..300 tokens: the fixture's sentences, concatenated at random."""
     from spacy.training import Example
 
-    from .pipeline.nested_fixture import SENTENCES, make_doc
+    from tests.detectors.nested_fixture import SENTENCES, make_doc
 
     batch = []
     for _ in range(3):
@@ -82,7 +82,7 @@ def _undo(mode: str) -> None:
     """thinc's own optimizer step for the heads (``leak``, ``off``)."""
     from thinc.api import PyTorchShim
 
-    from spacy_nested.models import bridge
+    from spacy_nested.ml import bridge
 
     if mode in ("leak", "off"):
         bridge.InPlaceUpdateShim.finish_update = PyTorchShim.finish_update  # type: ignore[method-assign]
@@ -92,7 +92,7 @@ def measure(mode: str = "on") -> dict:
     import spacy
     import torch
 
-    from .pipeline.nested_fixture import build_nlp
+    from tests.detectors.nested_fixture import build_nlp
 
     _undo(mode)
     torch.set_num_threads(1)

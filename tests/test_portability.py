@@ -1,7 +1,7 @@
 """Trained pipelines travel: GPU-saved weights load on CPU, and `spacy package` wheels install.
 
 Identical predictions across ``nlp.pipe`` batch sizes and ``n_process`` are
-tested in ``tests/pipeline/test_common.py``.
+tested in ``tests/detectors/test_common.py``.
 """
 import json
 import os
@@ -21,7 +21,7 @@ import torch
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .pipeline.nested_fixture import SENTENCES, build_nlp, make_examples, train
+from tests.detectors.nested_fixture import SENTENCES, build_nlp, make_examples, train
 
 DETECTORS = ["locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner"]
 # updates after which each detector predicts some spans on the fixture (measured 2026-11-28)

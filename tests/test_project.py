@@ -57,7 +57,7 @@ def test_all_workflow_trains_evaluates_and_reports_every_pipeline(tmp_path, monk
 
     from weasel.util import load_project_config
 
-    import spacy_nested.report
+    import spacy_nested.evaluation.report
 
     project = load_project_config(REPO)
     steps = project["workflows"]["all"]
@@ -71,8 +71,10 @@ def test_all_workflow_trains_evaluates_and_reports_every_pipeline(tmp_path, monk
         return trained[name].parent
 
     monkeypatch.setattr(workflow, "train_pipeline", train)
-    monkeypatch.setattr(spacy_nested.report, "evaluate", lambda model, docbin, **kwargs: {"model": model})
-    monkeypatch.setattr(spacy_nested.report, "write_metrics", lambda metrics, path: written.update({metrics["model"]: path}))
+    monkeypatch.setattr(spacy_nested.evaluation.report, "evaluate", lambda model, docbin, **kwargs: {"model": model})
+    monkeypatch.setattr(
+        spacy_nested.evaluation.report, "write_metrics", lambda metrics, path: written.update({metrics["model"]: path})
+    )
     monkeypatch.chdir(tmp_path)  # project.yml's paths are relative to the project's folder
     (tmp_path / "corpus" / "genia").mkdir(parents=True)
     (tmp_path / "corpus" / "genia" / "dev.spacy").touch()
@@ -137,7 +139,7 @@ def test_debug_data_shows_the_span_statistics(tmp_path):
     import subprocess
     import sys
 
-    from .pipeline.nested_fixture import SENTENCES, make_doc
+    from tests.detectors.nested_fixture import SENTENCES, make_doc
 
     root = tmp_path / "project"
     (root / "corpus" / "genia").mkdir(parents=True)
@@ -161,7 +163,7 @@ def test_genia_xml_assets_convert_into_the_splits(shared_data, tmp_path):
     import re
     import tarfile
 
-    from spacy_nested.formats import read_genia_xml
+    from spacy_nested.corpora.formats import read_genia_xml
 
     sample = shared_data / "genia" / "raw-sample" / "GENIAcorpus3.02-sample.xml"
     root = tmp_path / "project"
@@ -207,7 +209,7 @@ def _offline_project(root: Path, assets: dict = None) -> Path:
 
 def _local_genia(folder: Path) -> dict:
     """Small train and dev jsonlines in yhcc's format, and the vars that name them."""
-    from .pipeline.nested_fixture import SENTENCES
+    from tests.detectors.nested_fixture import SENTENCES
 
     folder.mkdir(parents=True, exist_ok=True)
     for split, sentences in (("train", SENTENCES[:6]), ("dev", SENTENCES[6:])):
@@ -280,7 +282,7 @@ def _fake_genia_assets(shared_data: Path, folder: Path) -> Tuple[dict, List[str]
 def test_main_job_data_comes_from_the_assets_when_they_can_be_fetched(shared_data, tmp_path):
     """Online (here: file:// URLs to stand-ins with their MD5s): train from the XML with the
     document list, dev from yhcc's jsonlines; a second run finds them there and downloads nothing."""
-    from spacy_nested.formats import read_genia_xml
+    from spacy_nested.corpora.formats import read_genia_xml
 
     assets, ids = _fake_genia_assets(shared_data, tmp_path / "remote")
     root = _offline_project(tmp_path / "project", assets)

@@ -3,7 +3,7 @@ import re
 import subprocess
 import sys
 
-from .conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 
 def quickstart_blocks() -> list:

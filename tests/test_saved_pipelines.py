@@ -40,7 +40,7 @@ def test_saved_pipeline_predicts_as_before(factory):
     assert sum(len(spans) for spans in found) > 0
     assert _spans(found) == _spans(expected["spans"])
     # Same scores up to float32 rounding: the fixtures were written with torch's default 2 threads
-    # (OMP_NUM_THREADS=1 moves them ~1e-7) and with oneDNN's kernel cache, which models/bridge.py now
+    # (OMP_NUM_THREADS=1 moves them ~1e-7) and with oneDNN's kernel cache, which ml/bridge.py now
     # turns off; without it oneDNN picks other convolution kernels, and proposer_regressor's scores
     # move by up to 2.6e-5 (its spans stay the same).
     assert _scores(found) == pytest.approx(_scores(expected["spans"]), abs=1e-4, rel=0)

@@ -3,19 +3,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from spacy_nested.detectors.locate_label.nms import iou, remove_crossing, soft_nms
+from spacy_nested.detectors.locate_label.seeds import enumerate_seeds, make_window_seeds
 from spacy_nested.spans import (
     ScoredSpans,
     best_entity,
     crosses,
     dedupe_max,
-    enumerate_seeds,
-    iou,
     length_groups,
-    make_window_seeds,
     overlapping_pairs,
-    remove_crossing,
     segment_docs,
-    soft_nms,
     stitch,
 )
 

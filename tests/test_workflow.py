@@ -117,7 +117,7 @@ def trained_root(tmp_path_factory):
     import spacy
     from spacy.tokens import DocBin
 
-    from .pipeline.nested_fixture import SENTENCES, build_nlp, make_doc, make_examples, train
+    from tests.detectors.nested_fixture import SENTENCES, build_nlp, make_doc, make_examples, train
 
     root = tmp_path_factory.mktemp("workflow")
     nlp = build_nlp("locate_label_ner")
@@ -239,7 +239,7 @@ def members_root(tmp_path_factory):
     import spacy
     from spacy.tokens import DocBin
 
-    from .pipeline.nested_fixture import SENTENCES, build_nlp, make_doc, make_examples, train
+    from tests.detectors.nested_fixture import SENTENCES, build_nlp, make_doc, make_examples, train
 
     root = tmp_path_factory.mktemp("ensemble")
     for name, (n_iter, learn_rate) in MEMBER_TRAINING.items():
@@ -257,7 +257,7 @@ def members_root(tmp_path_factory):
 def test_build_ensemble_sources_the_trained_members_and_merges_their_spans(members_root):
     import spacy
 
-    from .pipeline.nested_fixture import SENTENCES
+    from tests.detectors.nested_fixture import SENTENCES
 
     training = members_root / "training"
     args = ["build-ensemble", "--encoder", "cpu", "--detectors", ENSEMBLE_DETECTORS, "--output-root", str(training)]
@@ -286,7 +286,7 @@ def test_build_ensemble_sources_the_trained_members_and_merges_their_spans(membe
 def test_tune_and_evaluate_the_ensemble_where_the_report_reads_it(members_root, tmp_path):
     import spacy
 
-    from spacy_nested.report import evaluate
+    from spacy_nested.evaluation.report import evaluate
 
     training, dev = members_root / "training", str(members_root / "dev.spacy")
     common = ["--encoder", "cpu", "--detectors", ENSEMBLE_DETECTORS, "--output-root", str(training)]
@@ -354,8 +354,8 @@ def _transformer_member(factory: str, bert_dir: str, seed: int):
     from spacy.training import Example
     from thinc.api import Adam
 
-    from .pipeline.nested_fixture import HEAD_SIZES
-    from .tiny_bert import add_tiny_transformer, make_nested_docs, train_step, transformer_listener
+    from tests.detectors.nested_fixture import HEAD_SIZES
+    from tests.tiny_bert import add_tiny_transformer, make_nested_docs, train_step, transformer_listener
 
     nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_nested.WhitespaceTokenizer.v1"}}})
     add_tiny_transformer(nlp, bert_dir, window=16, stride=12)
@@ -376,7 +376,7 @@ def _transformer_member(factory: str, bert_dir: str, seed: int):
 def test_build_ensemble_replaces_the_transformer_listeners_of_trf_members(tmp_path):
     import spacy
 
-    from .tiny_bert import NESTED_SENTENCES, make_tiny_bert
+    from tests.tiny_bert import NESTED_SENTENCES, make_tiny_bert
 
     bert_dir = make_tiny_bert(tmp_path / "tiny_bert")
     members = ("locate_label", "proposer_regressor")

@@ -12,7 +12,7 @@
 Nothing here imports the command, and the engines own every way of running a piece, so the
 modules import each other in that order only.
 """
-from .engines import annotate, annotate_with
-from .run import RunSettings
+from spacy_nested.annotation.engines import annotate, annotate_with
+from spacy_nested.annotation.run import RunSettings
 
 __all__ = ["RunSettings", "annotate", "annotate_with"]

@@ -26,9 +26,17 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
-from ..formats.errors import FormatError, Skipped
-from .inputs import Record, fingerprint, read_records
-from .run import Pieces, RunRecord, RunSettings, group_pieces, pipeline_fingerprint, start_run, write_text_atomically
+from spacy_nested.annotation.inputs import Record, fingerprint, read_records
+from spacy_nested.annotation.run import (
+    Pieces,
+    RunRecord,
+    RunSettings,
+    group_pieces,
+    pipeline_fingerprint,
+    start_run,
+    write_text_atomically,
+)
+from spacy_nested.corpora.formats.errors import FormatError, Skipped
 
 
 def doc_record(doc: Doc, fields: Dict[str, Any], settings: RunSettings) -> Dict[str, Any]:

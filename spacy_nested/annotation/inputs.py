@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from ..formats.errors import FormatError, LineError, Skipped, decode_line, parse_json_line, skip_or_raise
+from spacy_nested.corpora.formats.errors import FormatError, LineError, Skipped, decode_line, parse_json_line, skip_or_raise
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".spacy")
 OUTPUT_FIELDS = ("file", "index", "spans")  # what every output record has (file: a folder's records)

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 import spacy
 from spacy.language import Language
 
-from .inputs import InputFile
+from spacy_nested.annotation.inputs import InputFile
 
 PIECE = "part-{:05d}.jsonl"
 RUN_FILE = "run.json"

@@ -9,7 +9,7 @@ written untouched; and it refuses exactly when the run had written output and th
 content or the pipeline differs.
 
 The kill is a BaseException raised in place of ``os.replace``: nothing the run does afterwards
-reaches the disk, as with SIGKILL (tests/annotation/test_command.py kills a real process too).
+reaches the disk, as with SIGKILL (tests/cli/test_annotate.py kills a real process too).
 """
 import json
 import os
@@ -24,9 +24,8 @@ from hypothesis import strategies as st
 
 from spacy_nested.annotation import RunSettings, annotate
 from spacy_nested.annotation.run import ResumeRefused
-from spacy_nested.formats.errors import FormatError
-
-from .fake import fake_pipeline
+from spacy_nested.corpora.formats.errors import FormatError
+from tests.annotation.fake import fake_pipeline
 
 PIPELINES = [fake_pipeline(0), fake_pipeline(1)]
 WORDS = ["IL-2", "gene", "NF-kappa", "B", "binds", "the", "Jurkat", "cells", "of", "T"]

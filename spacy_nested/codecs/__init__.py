@@ -1,1 +1,0 @@
-"""Target encoding and decoding per detector (numpy; no spaCy, no torch)."""

@@ -1,1 +1,0 @@
-"""Pure torch heads: the papers' equations. Nothing here imports spaCy."""

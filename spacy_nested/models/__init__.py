@@ -1,1 +1,0 @@
-"""thinc architectures: chain(tok2vec or transformer listener, torch head)."""

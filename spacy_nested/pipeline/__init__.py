@@ -1,1 +1,0 @@
-"""spaCy components: one file per factory plus the shared base pipe."""
