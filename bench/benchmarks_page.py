@@ -10,6 +10,8 @@ computed here as ``python bench/results.py compare`` computes them. And ``bench/
 what those files cannot give (words/s, training time, memory, and the dev scores of runs whose
 per-sentence counts were not kept), copied as measured, each table with its date and
 environment, plus which kept result is which pipeline and run, and the rows of the summary.
+The page embeds docs/frontier.svg with the caption of ``figures.json``'s ``frontier``: the chart
+itself is drawn by ``python bench/frontier.py`` from the same two sources.
 """
 
 import argparse
@@ -108,6 +110,13 @@ def kept_section(figures: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def frontier_section(figures: Dict[str, Any]) -> List[str]:
+    """The chart of ``bench/frontier.py`` (docs/frontier.svg, drawn from the same sources) and its caption."""
+    frontier = figures["frontier"]
+    return [f"## {frontier['title']}", "", "![Dev F1 against words/s, one point per pipeline](frontier.svg)", "",
+            frontier["caption"], ""]
+
+
 def copied_section(section: Dict[str, Any]) -> List[str]:
     lines = [f"## {section['title']}", ""]
     if section["text"]:
@@ -141,6 +150,7 @@ def render(figures: Dict[str, Any]) -> str:
         "",
         *[f"{note}\n" for note in summary["notes"] + summary["dated_notes"]],
     ]
+    lines += frontier_section(figures)
     lines += kept_section(figures)
     for section in figures["sections"]:
         lines += copied_section(section)
