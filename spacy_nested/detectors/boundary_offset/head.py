@@ -278,7 +278,7 @@ class OffsetConv3d(nn.Module):
         mask = valid[:, None, None].to(scores.dtype)  # (B, 1, 1, n, n)
         # Channels (labels) last in memory: torch's CPU kernels for these convolutions run
         # 4x faster on that layout than on the strided one the permute and mask give, with
-        # the same results (issue 15).
+        # the same results (measured with bench/head_speed.py).
         x = self.dropout(scores.permute(0, 4, 1, 2, 3) * mask).contiguous(memory_format=torch.channels_last_3d)
         x = (F.gelu(self.base(x)) * mask).contiguous(memory_format=torch.channels_last_3d)
         outputs: List[torch.Tensor] = []

@@ -87,7 +87,7 @@ Choices and deviations (paper first, then the authors' code; docs/proposer_regre
   start/end scores from one (B_g, P_g, P_g) product per channel and gathers
   the Q·C candidate cells. Padded to the batch's longest sentence instead, a
   training update on GENIA batches of 1,000 words held 460–680 MB more at
-  its peak; grouped, 100–130 MB, at the same speed (issue 17). Every row is
+  its peak; grouped, 100–130 MB, at the same speed (bench/train_peak.py). Every row is
   masked and every GRU packed, so the grouping never changes an output.
   ``n_attended`` counts the Σ n_b² pairs that matter.
 * Parameters of a switched-off part are not created (so every remaining
