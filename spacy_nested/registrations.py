@@ -37,6 +37,7 @@ from spacy_nested.evaluation.scoring import make_nested_scorer
 from spacy_nested.ml.architectures import build_boundary_offset_model, build_locate_label_model, build_proposer_regressor_model
 from spacy_nested.ml.bridge import flat_training_memory
 from spacy_nested.ml.encoders import initialize_frozen, installed_transformer
+from spacy_nested.ml.quantize import quantize_int8
 from spacy_nested.spans import Segmenter
 
 ARCHITECTURES = {
@@ -69,6 +70,7 @@ registry.augmenters.register("spacy_nested.copy_spans.v1", func=make_span_copier
 CALLBACKS = {
     "spacy_nested.initialize_frozen.v1": initialize_frozen,
     "spacy_nested.flat_training_memory.v1": flat_training_memory,
+    "spacy_nested.quantize_int8.v1": quantize_int8,
 }
 for name, callback in CALLBACKS.items():
     registry.callbacks.register(name, func=callback)

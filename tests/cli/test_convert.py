@@ -82,6 +82,8 @@ def test_python_m_spacy_nested_has_exactly_the_user_commands():
         "tune-ensemble",
         "combine-pipelines",
         "shared-encoder-config",
+        "distill",
+        "quantize",
     }
     assert not app.registered_groups
     result = runner.invoke(app, ["--help"])
