@@ -21,6 +21,7 @@ saved from any device are mapped to the current one on load.
 import ctypes
 import os
 import sys
+import warnings
 from io import BytesIO
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
@@ -29,6 +30,7 @@ import torch
 from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, PyTorchWrapper_v3, torch2xp, xp2torch
 from thinc.types import Floats2d, FloatsXd
 
+from spacy_nested.ml.int8 import ALL, linear_layers, quantize_linears, set_submodule
 from spacy_nested.spans import Segment
 
 # torch's OpenMP thread pool is not fork-safe: a worker forked by nlp.pipe(n_process=N) that
@@ -288,3 +290,63 @@ def deserialize_head(module: Any, data: bytes, device: "torch.device") -> torch.
     state = torch.load(BytesIO(msg["state"]), map_location=device, weights_only=True)
     module.load_state_dict(state)
     return module.to(device)
+
+
+class Int8Shim(PyTorchShim):
+    """The step given to a torch shim to quantize: fp32 weights load as usual, then the module is quantized.
+
+    It keeps the fp32 Linear modules that quantization replaced (the very modules the weights were loaded
+    into: no copy), and ``to_bytes`` puts them back for as long as the shim serializes, so that a quantized
+    pipeline saves its fp32 weights (module docstring). A shim that has loaded nothing (a transformer
+    initialized in this process) saves as before.
+    """
+
+    int8_layers: str = ALL  # set by mark_int8
+    int8_per_channel: bool = True
+    _fp32_linears: Optional[Dict[str, torch.nn.Module]] = None
+
+    def from_bytes(self, bytes_data: bytes) -> Any:
+        if self._fp32_linears and self._model is not None:  # loaded before: the loader gets its fp32 module back
+            for name, linear in self._fp32_linears.items():
+                set_submodule(self._model, name, linear)
+        self._fp32_linears = None
+        super().from_bytes(bytes_data)
+        module = self._model
+        if module is None:  # a transformer saved uninitialized
+            return self
+        device = next(iter(module.parameters()), torch.empty(0)).device
+        if device.type != "cpu":
+            warnings.warn(f"spacy_nested: dynamic int8 quantization runs on the CPU only; the module on {device} stays fp32")
+            return self
+        fp32 = {name: module.get_submodule(name) for name in linear_layers(module, self.int8_layers)}
+        quantize_linears(module, self.int8_layers, self.int8_per_channel)
+        self._fp32_linears = fp32
+        return self
+
+    def to_bytes(self) -> bytes:
+        fp32, module = self._fp32_linears, self._model
+        if not fp32 or module is None:
+            return super().to_bytes()
+        int8 = {name: module.get_submodule(name) for name in fp32}
+        try:
+            for name, linear in fp32.items():
+                set_submodule(module, name, linear)
+            return super().to_bytes()
+        finally:
+            for name, quantized in int8.items():
+                set_submodule(module, name, quantized)
+
+
+# a torch shim class -> the class with the int8 step (for Int8Shim's subclasses themselves)
+_INT8: Dict[type, type] = {}
+
+
+def mark_int8(shim: PyTorchShim, layers: str, per_channel: bool) -> None:
+    """Give ``shim`` the int8 step of ``Int8Shim`` (its class becomes a subclass of both), quantizing ``layers``."""
+    if not isinstance(shim, Int8Shim):
+        cls = type(shim)
+        if cls not in _INT8:
+            _INT8[cls] = type(f"Int8{cls.__name__}", (Int8Shim, cls), {})
+        shim.__class__ = _INT8[cls]
+    cast(Int8Shim, shim).int8_layers = layers
+    cast(Int8Shim, shim).int8_per_channel = per_channel

@@ -69,166 +69,37 @@ had in ``after_pipeline_creation`` is kept, as ``previous``, and runs first.
 torch has deprecated ``torch.ao.quantization`` in favour of the separate
 torchao package; its warnings are silenced here, where the call is.
 """
-import re
 import sys
-import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, cast
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import torch
 from spacy.language import Language
 from spacy.util import load_model_from_config
 from thinc.api import Model, PyTorchShim
 
+from spacy_nested.ml.bridge import mark_int8
+from spacy_nested.ml.int8 import ALL, int8_linear_layers, layer_pattern, linear_layers
+
 HOOK = "spacy_nested.quantize_int8.v1"
-ALL = "all"
 TRANSFORMER, HEAD = "transformer", "head"
 
 
-def layer_pattern(layers: str) -> Optional["re.Pattern[str]"]:
-    """``layers`` as a compiled regular expression (None for ``"all"``).
-
-    RAISES (ValueError): not a regular expression.
-    """
-    if layers == ALL:
-        return None
-    try:
-        return re.compile(layers)
-    except re.error as err:
-        raise ValueError(f"layers must be 'all' or a regular expression over module names, got {layers!r}: {err}") from None
 
 
-def linear_layers(module: torch.nn.Module, layers: str = ALL) -> List[str]:
-    """The names (as ``named_modules`` gives them) of the fp32 ``torch.nn.Linear`` layers of ``module``
-    that ``layers`` selects: all, or those a regular expression finds in their name."""
-    pattern = layer_pattern(layers)
-    return [
-        name
-        for name, child in module.named_modules()
-        if type(child) is torch.nn.Linear and name and (pattern is None or pattern.search(name))
-    ]
 
 
-class Int8Linear(torch.nn.Module):
-    """torch's dynamically quantized Linear (``self.quantized``), which also answers ``weight`` and ``bias`` as
-    fp32 tensors (de-quantized at each access) for code that reads them instead of calling the layer.
-
-    The heads do: Locate and Label's MLPs (``layers.MLP.forward_parts``) and the boundary offset grid
-    (``cell_linear``) slice the first layer's weight by input columns. torch's own module makes ``weight`` a
-    method, which such code cannot slice; here it computes with the int8-rounded weights in fp32 (no speed-up
-    for those layers, the same function as their module call up to the activations' rounding).
-    """
-
-    def __init__(self, quantized: "torch.ao.nn.quantized.dynamic.Linear"):
-        super().__init__()
-        self.quantized = quantized
-        self.in_features = int(quantized.in_features)
-        self.out_features = int(quantized.out_features)
-
-    @classmethod
-    def from_float(cls, module: torch.nn.Linear) -> "Int8Linear":
-        """From a Linear with its ``qconfig`` set (``quantize_dynamic`` calls this)."""
-        return cls(torch.ao.nn.quantized.dynamic.Linear.from_float(module))
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.quantized.weight().dequantize()
-
-    @property
-    def bias(self) -> Optional[torch.Tensor]:
-        return self.quantized.bias()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.quantized(x)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, dtype=torch.qint8"
 
 
-def quantize_linears(module: torch.nn.Module, layers: str = ALL, per_channel: bool = True) -> List[str]:
-    """Quantize the selected Linear layers of ``module`` in place (dynamic int8, each an ``Int8Linear``); returns
-    their names. ``per_channel``: a weight scale per output row (else one per matrix)."""
-    names = linear_layers(module, layers)
-    if names:
-        ao = torch.ao.quantization
-        qconfig = ao.per_channel_dynamic_qconfig if per_channel else ao.default_dynamic_qconfig
-        with warnings.catch_warnings():  # torch deprecates torch.ao.quantization (for torchao) at every call
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.filterwarnings("ignore", message=r".*quantize_per_tensor.*deprecated", category=UserWarning)
-            torch.ao.quantization.quantize_dynamic(
-                module, {name: qconfig for name in names}, dtype=torch.qint8, mapping={torch.nn.Linear: Int8Linear},
-                inplace=True,
-            )  # fmt: skip
-    return names
 
 
-def int8_linear_layers(module: torch.nn.Module) -> List[str]:
-    """The names of the dynamically quantized Linear layers (``Int8Linear``) of ``module``."""
-    return [name for name, child in module.named_modules() if isinstance(child, Int8Linear)]
 
 
-class Int8Shim(PyTorchShim):
-    """The step given to a torch shim to quantize: fp32 weights load as usual, then the module is quantized.
-
-    It keeps the fp32 Linear modules that quantization replaced (the very modules the weights were loaded
-    into: no copy), and ``to_bytes`` puts them back for as long as the shim serializes, so that a quantized
-    pipeline saves its fp32 weights (module docstring). A shim that has loaded nothing (a transformer
-    initialized in this process) saves as before.
-    """
-
-    int8_layers: str = ALL  # set by mark_int8
-    int8_per_channel: bool = True
-    _fp32_linears: Optional[Dict[str, torch.nn.Module]] = None
-
-    def from_bytes(self, bytes_data: bytes) -> Any:
-        if self._fp32_linears and self._model is not None:  # loaded before: the loader gets its fp32 module back
-            for name, linear in self._fp32_linears.items():
-                _set_submodule(self._model, name, linear)
-        self._fp32_linears = None
-        super().from_bytes(bytes_data)
-        module = self._model
-        if module is None:  # a transformer saved uninitialized
-            return self
-        device = next(iter(module.parameters()), torch.empty(0)).device
-        if device.type != "cpu":
-            warnings.warn(f"spacy_nested: dynamic int8 quantization runs on the CPU only; the module on {device} stays fp32")
-            return self
-        fp32 = {name: module.get_submodule(name) for name in linear_layers(module, self.int8_layers)}
-        quantize_linears(module, self.int8_layers, self.int8_per_channel)
-        self._fp32_linears = fp32
-        return self
-
-    def to_bytes(self) -> bytes:
-        fp32, module = self._fp32_linears, self._model
-        if not fp32 or module is None:
-            return super().to_bytes()
-        int8 = {name: module.get_submodule(name) for name in fp32}
-        try:
-            for name, linear in fp32.items():
-                _set_submodule(module, name, linear)
-            return super().to_bytes()
-        finally:
-            for name, quantized in int8.items():
-                _set_submodule(module, name, quantized)
 
 
-def _set_submodule(module: torch.nn.Module, name: str, child: torch.nn.Module) -> None:
-    parent, _, attr = name.rpartition(".")
-    setattr(module.get_submodule(parent) if parent else module, attr, child)
 
 
-# a torch shim class -> the class with the int8 step (for Int8Shim's subclasses themselves)
-_INT8: Dict[type, type] = {}
 
 
-def mark_int8(shim: PyTorchShim, layers: str, per_channel: bool) -> None:
-    """Give ``shim`` the int8 step of ``Int8Shim`` (its class becomes a subclass of both), quantizing ``layers``."""
-    if not isinstance(shim, Int8Shim):
-        cls = type(shim)
-        if cls not in _INT8:
-            _INT8[cls] = type(f"Int8{cls.__name__}", (Int8Shim, cls), {})
-        shim.__class__ = _INT8[cls]
-    cast(Int8Shim, shim).int8_layers = layers
-    cast(Int8Shim, shim).int8_per_channel = per_channel
 
 
 def _hf_shim_class() -> Optional[type]:

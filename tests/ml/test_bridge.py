@@ -1,4 +1,5 @@
 import numpy
+import pytest
 import torch
 from thinc.api import Model
 
@@ -143,6 +144,7 @@ def _python_bytes_left_by_updates(wrapper, n_updates: int = 100) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_any_torch_shim_can_take_the_in_place_step_and_then_leaves_nothing_per_update():
     from thinc.api import PyTorchWrapper_v3
 
@@ -185,6 +187,7 @@ def test_the_flat_memory_callback_sets_what_a_training_config_names(monkeypatch)
     assert isinstance(nlp.get_pipe("other").model.shims[0], bridge.InPlaceUpdateShim)
 
 
+@pytest.mark.slow
 def test_importing_the_package_and_predicting_change_nothing_outside_it():
     """No oneDNN setting, heap trim or other component's shim changes unless a training config's
     callback asks for it (torch sets variables of its own: those are not checked)."""

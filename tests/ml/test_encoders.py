@@ -73,6 +73,7 @@ def trained_minilm(tmp_path_factory):
     return nlp, tmp / "model", texts, expected
 
 
+@pytest.mark.slow
 def test_minilm_config_trains_with_the_installed_weights(trained_minilm):
     nlp, _, _, expected = trained_minilm
     transformer = nlp.get_pipe("transformer").model
@@ -82,6 +83,7 @@ def test_minilm_config_trains_with_the_installed_weights(trained_minilm):
     assert any(expected)
 
 
+@pytest.mark.slow
 def test_trained_minilm_pipeline_loads_without_the_package(trained_minilm):
     _, path, texts, expected = trained_minilm
     script = textwrap.dedent(

@@ -26,7 +26,8 @@ import spacy_nested.cli.quantize  # noqa: E402,F401  (registers the command)
 from spacy_nested.cli._util import app  # noqa: E402
 from spacy_nested.ensemble.build import save_atomically  # noqa: E402
 from spacy_nested.ml.bridge import get_torch_head  # noqa: E402
-from spacy_nested.ml.quantize import HOOK, Int8Linear, int8_layers, int8_linear_layers, linear_layers, quantize_pipeline  # noqa: E402
+from spacy_nested.ml.int8 import Int8Linear, int8_linear_layers, linear_layers  # noqa: E402
+from spacy_nested.ml.quantize import HOOK, int8_layers, quantize_pipeline  # noqa: E402
 
 LENIENT = {"threshold": 0.0, "decoder": {"none_veto": False, "drop_crossing": False, "soft_nms": False}}
 # the tiny BERT's Linear layers: 6 per layer (query, key, value, attention output, intermediate, output), 2 layers, pooler
