@@ -106,6 +106,7 @@ def _tiny_config(cfg_path: Path, bert_dir: str, corpus: Path):
     return config, n_transformers
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg_path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_config_trains_two_steps(cfg_path, tiny_bert_dir, corpus_path):
     config, n_transformers = _tiny_config(cfg_path, tiny_bert_dir, corpus_path)

@@ -84,6 +84,7 @@ def test_no_tracker_references_or_dated_notes(page):
         assert not re.findall(r"\b20[0-9]{2}-[01][0-9]-[0-3][0-9]\b", text)
 
 
+@pytest.mark.slow
 def test_benchmarks_page_is_what_its_command_writes():
     """docs/benchmarks.md is generated: after a change to bench/figures.json or bench/results/, rerun it."""
     done = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "benchmarks_page.py"), "--check"],

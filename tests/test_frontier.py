@@ -27,6 +27,7 @@ def frontier(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return importlib.import_module("frontier")
 
 
+@pytest.mark.slow
 def test_frontier_chart_is_what_its_command_writes() -> None:
     """After a change to bench/figures.json or bench/results/, rerun `python bench/frontier.py`."""
     matplotlib = pytest.importorskip("matplotlib")
@@ -38,6 +39,7 @@ def test_frontier_chart_is_what_its_command_writes() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_benchmarks_page_is_what_its_command_writes() -> None:
     """The page embeds the chart under its caption (figures.json's `frontier`)."""
     done = subprocess.run([sys.executable, str(BENCH / "benchmarks_page.py"), "--check"],

@@ -27,6 +27,7 @@ UPDATES, EARLY, LATE = 240, (41, 100), (181, 240)
 BOUND_MB = 12.0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads and resets the peak RSS through /proc")
 def test_training_rss_stays_flat():
     env = dict(os.environ, OMP_NUM_THREADS="1")  # one thread: the same heap on any machine, and fast on a busy one

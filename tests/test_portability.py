@@ -79,6 +79,7 @@ def assert_tagged_cuda(model_bytes: bytes) -> None:
             torch.load(BytesIO(state), weights_only=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="simulates GPU-saved weights on a CPU-only machine")
 @pytest.mark.parametrize("factory", DETECTORS)
 def test_gpu_saved_weights_load_on_cpu_and_predict_the_same(factory: str, tmp_path: Path, monkeypatch) -> None:

@@ -119,6 +119,7 @@ CONLL_VARS = {
 }
 
 
+@pytest.mark.slow
 def test_conll_vars_convert_flat_ner_into_its_own_folders(tmp_path):
     """Flat NER: the same workflow, other vars (README: CoNLL-2003)."""
     root = tmp_path / "project"
@@ -134,6 +135,7 @@ def test_conll_vars_convert_flat_ner_into_its_own_folders(tmp_path):
     assert spans == [("EU", "ORG"), ("German", "MISC"), ("Peter Blackburn", "PER"), ("Brussels", "LOC")]
 
 
+@pytest.mark.slow
 def test_debug_data_shows_the_span_statistics(tmp_path):
     """spaCy's debug data reports spans only for a spancat config: the command runs it with one."""
     import subprocess
@@ -157,6 +159,7 @@ def test_debug_data_shows_the_span_statistics(tmp_path):
     assert "Span characteristics for spans_key 'nested'" in out  # lengths and distinctiveness per label
 
 
+@pytest.mark.slow
 def test_genia_xml_assets_convert_into_the_splits(shared_data, tmp_path):
     """all-from-xml's first step on assets built from the real raw sample (offline stand-ins
     for the downloads): the archive is unpacked and split by the document lists."""
@@ -237,6 +240,7 @@ def test_main_job_starts_with_the_data_step():
     assert "python -m spacy project run all\n" in readme
 
 
+@pytest.mark.slow
 def test_main_job_data_offline_falls_back_to_the_local_files_and_says_so(tmp_path):
     """No internet (as on this project's machines): the `data` step reads vars.train_path/dev_path."""
     import subprocess

@@ -258,6 +258,7 @@ def test_soft_nms_equals_the_dense_algorithm(rows, k, u, delta):
     assert out.scores.tolist() == pytest.approx([score for _, score in expected])
 
 
+@pytest.mark.slow
 def test_soft_nms_of_a_document_of_seeds_needs_no_pairwise_matrix():
     spans = numpy.concatenate([enumerate_seeds(20_000, range(1, 11)), numpy.zeros((199_955, 1), dtype="int64")], axis=1)
     scores = numpy.full(len(spans), 0.5)

@@ -178,6 +178,7 @@ def test_visualize_pipeline_shows_the_scores_of_the_predictions(trained_root, tm
     assert not re.search(r"(DNA|RNA|protein|cell_line|cell_type) \d\.\d\d", gold)  # gold spans have no scores
 
 
+@pytest.mark.slow
 def test_package_pipeline_builds_a_wheel(trained_root):
     packages = trained_root / "packages"
     args = ["package", "locate_label", "--output-root", str(trained_root / "training"), "--packages-root", str(packages)]
@@ -254,6 +255,7 @@ def members_root(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_build_ensemble_sources_the_trained_members_and_merges_their_spans(members_root):
     import spacy
 
@@ -283,6 +285,7 @@ def test_build_ensemble_sources_the_trained_members_and_merges_their_spans(membe
     assert all(set(m) <= t for m, t in zip(merged, member_triples))  # the ensemble only keeps member spans
 
 
+@pytest.mark.slow
 def test_tune_and_evaluate_the_ensemble_where_the_report_reads_it(members_root, tmp_path):
     import spacy
 
@@ -373,6 +376,7 @@ def _transformer_member(factory: str, bert_dir: str, seed: int):
     return nlp
 
 
+@pytest.mark.slow
 def test_build_ensemble_replaces_the_transformer_listeners_of_trf_members(tmp_path):
     import spacy
 
@@ -395,6 +399,7 @@ def test_build_ensemble_replaces_the_transformer_listeners_of_trf_members(tmp_pa
     assert sum(len(doc.spans["nested"]) for doc in docs) > 0
 
 
+@pytest.mark.slow
 def test_the_script_runs_from_the_project_folder_as_project_yml_calls_it(tmp_path):
     """`python scripts/workflow.py ...` as a process (no test's sys.path): it finds the library and its sibling scripts."""
     import subprocess

@@ -75,6 +75,7 @@ def test_spans_are_sorted_by_position_whatever_order_the_pipeline_gives(rules, t
     assert len(keys) == 6 and keys == sorted(keys)  # the pipeline lists them right to left
 
 
+@pytest.mark.slow
 def test_every_input_kind_numbers_its_records_from_0_and_include_text_keeps_the_text(rules, tmp_path):
     (tmp_path / "in.txt").write_text("\n".join(TEXTS) + "\n")
     DocBin(docs=[fake_pipeline().make_doc(t) for t in TEXTS]).to_disk(tmp_path / "in.spacy")

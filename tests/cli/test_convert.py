@@ -90,6 +90,7 @@ def test_python_m_spacy_nested_has_exactly_the_user_commands():
     assert result.exit_code == 0 and all(name in result.output for name in names)
 
 
+@pytest.mark.slow
 def test_the_library_never_imports_the_project_scripts():
     """scripts/ imports spacy_nested; importing every module of the package loads none of scripts/."""
     import os

@@ -84,6 +84,7 @@ def test_default_encoder_has_a_known_receptive_field():
         assert pipe.model.attrs["block_tokens"] == PREDICT_BLOCK_TOKENS
 
 
+@pytest.mark.slow
 def test_each_segment_gets_the_whole_doc_vectors(inline, monkeypatch):
     name, nlp = inline
     pipe = nlp.get_pipe(name)
@@ -114,6 +115,7 @@ def test_each_segment_gets_the_whole_doc_vectors(inline, monkeypatch):
     assert len(calls) > 4000 // BLOCK and max(calls) <= BLOCK + 2 * 6  # bounded pieces, context included
 
 
+@pytest.mark.slow
 def test_blocked_prediction_equals_whole_doc_prediction(inline):
     name, nlp = inline
     pipe = nlp.get_pipe(name)
@@ -128,6 +130,7 @@ def test_blocked_prediction_equals_whole_doc_prediction(inline):
     assert [f.spans.tolist() for f in default] == [f.spans.tolist() for f in whole]
 
 
+@pytest.mark.slow
 def test_threshold_sweep_uses_the_blocks_too(inline):
     name, nlp = inline
     pipe = nlp.get_pipe(name)

@@ -77,6 +77,7 @@ def test_registered_without_import():
         assert nlp.get_pipe(name).key == "nested"
 
 
+@pytest.mark.slow
 def test_overfits_small_nested_set(trained):
     name, nlp, examples, losses = trained
     assert losses[-1] < 0.2 * losses[0]
@@ -211,6 +212,7 @@ def _params(model):
     return [node.get_param(n) for node in model.walk() for n in node.param_names if node.has_param(n)]
 
 
+@pytest.mark.slow
 def test_odd_docs_work(trained):
     name, nlp, _, _ = trained
     long_text = " ".join(SENTENCES[1][0].split(" ") * 250)  # 2,250 tokens, no sentence starts

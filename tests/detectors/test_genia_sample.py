@@ -21,6 +21,7 @@ def genia_docs(shared_data):
     return sentences
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factory", DETECTORS)
 def test_learns_on_30_genia_sentences(factory, genia_docs):
     nlp = build_nlp(factory)

@@ -66,6 +66,7 @@ def _covered(segments) -> int:
     return sum(e - s for _, s, e in segments)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_sentences", [False, True], ids=["no-sentences", "sentences"])
 def test_cost_of_a_20k_token_doc_is_bounded_by_the_window(detector, with_sentences):
     name, nlp = detector

@@ -30,6 +30,7 @@ def seeds(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_the_same_detector_twice_each_predicting_what_its_own_pipeline_predicts(seeds, tmp_path):
     output = tmp_path / "combined"
     args = ["combine-pipelines", str(output), f"a={seeds / 'll0'}", f"b={seeds / 'll1'}", f"c={seeds / 'pr'}"]

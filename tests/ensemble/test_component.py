@@ -325,6 +325,7 @@ def _check_merged(docs: List[Doc], members: Sequence[str], threshold: float = 0.
     return n
 
 
+@pytest.mark.slow
 def test_shared_encoder_members_are_merged_end_to_end(shared):
     nlp, examples, _ = shared
     assert nlp.get_pipe("nested_ensemble").labels == tuple(sorted({lab for _, s in SENTENCES for *_, lab in s}))
@@ -340,6 +341,7 @@ def test_shared_encoder_members_are_merged_end_to_end(shared):
     assert {f"spans_{key}_f" for key in MEMBERS.values()} <= set(scores)
 
 
+@pytest.mark.slow
 def test_find_threshold_tunes_the_ensemble(shared):
     _, _, path = shared
     best, best_score, scores = find_threshold(
@@ -379,6 +381,7 @@ def sourced_pipeline(path: Path, replace_listeners: bool = True) -> Language:
     return nlp
 
 
+@pytest.mark.slow
 def test_sourced_members_keep_their_own_predictions_and_are_merged(separate, tmp_path):
     nlp = sourced_pipeline(separate)
     alone = {

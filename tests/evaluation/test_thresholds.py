@@ -20,6 +20,7 @@ def saved(request, tmp_path_factory):
     return name, save_trained(name, PART_TRAINED[name], tmp_path_factory.mktemp(name), config)
 
 
+@pytest.mark.slow
 def test_one_prediction_gives_find_thresholds_table(saved):
     name, path = saved
     _, _, expected = find_threshold(path / "model", path / "dev.spacy", name, "threshold", "spans_nested_f", n_trials=6)

@@ -27,6 +27,7 @@ def _all_scores(nlp):
     return numpy.concatenate([_spans(doc)[1] for doc in nlp.pipe(TEXTS)])
 
 
+@pytest.mark.slow
 def test_threshold_is_in_cfg_and_a_load_time_override_changes_predictions(saved):
     name, path = saved
     nlp = spacy.load(path / "model")
@@ -41,6 +42,7 @@ def test_threshold_is_in_cfg_and_a_load_time_override_changes_predictions(saved)
     assert len(_all_scores(none)) == 0
 
 
+@pytest.mark.slow
 def test_spacy_find_threshold_tunes_it(saved):
     name, path = saved
     best, best_score, scores = find_threshold(

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
+import pytest
 import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -152,6 +153,7 @@ def test_brat_round_trip(sentence):
     assert read.spaces == [True] * (len(sentence.tokens) - 1) + [False]
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(CORPORA)
 def test_convert_yhcc_round_trip(corpus):

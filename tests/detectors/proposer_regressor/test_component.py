@@ -108,6 +108,7 @@ def test_ablation_switches_train_and_round_trip(switch, tmp_path):
     _assert_same(before, spacy.load(tmp_path / "m").pipe(texts))
 
 
+@pytest.mark.slow
 def test_predicted_spans_stay_within_the_pointer_reach():
     nlp = build_nlp(NAME, config={"model": model_config(NAME, max_width=3)})
     train(nlp, make_examples(nlp), 20, learn_rate=0.01)
