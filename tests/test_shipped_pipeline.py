@@ -64,8 +64,7 @@ def _nested_pairs(doc) -> List[Tuple[str, str]]:
 
 def test_installed_package_finds_nested_entities():
     """What a user relies on: spacy.load by name, scored spans under doc.spans["nested"], entities inside
-    entities. The package is the lead's to build and install (pip install pipelines/en_genia_nested_fast);
-    skipped until it is installed."""
+    entities. The README's install lines (and .ci/run) install it; skipped where it is not installed."""
     if importlib.util.find_spec(PACKAGE) is None:
         pytest.skip(f"{PACKAGE} is not installed (pip install pipelines/{PACKAGE})")
     nlp = spacy.load(PACKAGE)
@@ -78,8 +77,7 @@ def test_installed_package_finds_nested_entities():
         assert all(0.0 <= score <= 1.0 for score in group.attrs["scores"])
         assert {span.label_ for span in group} <= TYPES
     assert any(_nested_pairs(doc) for doc in docs)
-    # TO TUNE when the real model lands (written for the trained GENIA pipeline, not the stand-in): in the
-    # first sentence a protein (IL-2) inside a DNA span (IL-2 gene), and a cell_type (human T cells)
+    # in the first sentence a protein (IL-2) inside a DNA span (IL-2 gene), and a cell_type (human T cells)
     first = docs[0]
     assert ("protein", "DNA") in _nested_pairs(first), [(s.text, s.label_) for s in first.spans["nested"]]
     assert "cell_type" in {span.label_ for span in first.spans["nested"]}
