@@ -350,7 +350,7 @@ def test_readme_has_a_library_only_install_line():
     from importlib.metadata import requires
 
     readme = (REPO / "README.md").read_text(encoding="utf8")
-    assert "```bash\npip install torch==2.13.0 && pip install .\n```" in readme
+    assert "```bash\npip install torch==2.13.0 && pip install . ./pipelines/en_genia_nested_fast\n```" in readme
     dependencies = " ".join(r for r in requires("spacy-nested") or [] if "extra ==" not in r)
     assert "spacy" in dependencies and "torch" in dependencies
     assert not any(tool in dependencies for tool in ("pytest", "hypothesis", "ruff", "mypy", "matplotlib"))
