@@ -31,7 +31,6 @@ directory or the model's path. It is built in a hidden temporary folder inside O
 into place only when complete (an existing package is replaced all at once, or not at all).
 """
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -45,6 +44,7 @@ from thinc.api import Config
 from wasabi import msg
 
 from spacy_nested.cli._util import fail
+from spacy_nested.files import replace_folder
 
 app = typer.Typer(
     name="ship_pipeline",
@@ -239,22 +239,6 @@ def absolute_paths(folder: Path, needles: Iterable[str]) -> List[str]:
     return found
 
 
-def _replace_folder(new: Path, target: Path) -> None:
-    """Move `new` to `target` (same file system), replacing a `target` there all at once or not at all."""
-    old: Optional[Path] = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.rename(target, old)
-    try:
-        os.rename(new, target)
-    except OSError:
-        if old is not None:
-            os.rename(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old)
-
-
 def ship_pipeline(
     model: Path,
     name: str,
@@ -340,7 +324,7 @@ def ship_pipeline(
         if found:
             raise ValueError(f"the package would name files of this machine: {'; '.join(found)}")
         spacy.load(inner / f"{full_name}-{version}")  # loads as installed
-        _replace_folder(built, target)
+        replace_folder(built, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target

@@ -45,11 +45,13 @@ sections that differ.
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import spacy
 from confection import Config
 from spacy.language import Language
+
+from spacy_nested.files import replace_folder
 
 DETECTOR_FACTORIES = ("locate_label_ner", "boundary_offset_ner", "proposer_regressor_ner")
 
@@ -204,18 +206,8 @@ def save_atomically(nlp: Language, output: Path) -> None:
     """``nlp.to_disk(output)`` all or nothing: into a temporary folder beside it, then renamed."""
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    old: Optional[Path] = None
     try:
         nlp.to_disk(tmp / "model")
-        if output.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent)) / "model"
-            output.rename(old)
-        (tmp / "model").rename(output)
-    except BaseException:
-        if old is not None and not output.exists():
-            old.rename(output)  # put the previous output back
-        raise
+        replace_folder(tmp / "model", output)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old.parent, ignore_errors=True)
