@@ -21,7 +21,6 @@ naming what differs. spaCy's ``Corpus`` (and ``spacy_nested.GoldTokensCorpus.v1`
 ``.spacy`` file of a folder, so ``--paths.train OUTPUT/corpus`` trains on both DocBins.
 """
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -33,9 +32,11 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import DocBin
 
+from spacy_nested import __version__
 from spacy_nested.annotation.inputs import fingerprint, read_records
 from spacy_nested.corpora.formats.errors import Skipped
 from spacy_nested.distillation.teacher import TEACHER_KEY, Labelled, MergeCounts, Teacher, label_gold_docs, label_records
+from spacy_nested.files import replace_folder
 
 DISTILL_FILE = "distill.json"
 TRAIN_FILE = "train_distilled.spacy"
@@ -161,7 +162,7 @@ def write_corpus(
         "train": str(train.resolve()),
         "unlabeled": None if unlabeled is None else str(unlabeled.resolve()),
     }
-    software = {"spacy": spacy.about.__version__, "spacy_nested": _version()}
+    software = {"spacy": spacy.about.__version__, "spacy_nested": __version__}
     try:
         record = CorpusRecord(wanted, paths, software=software)
         written = tmp / "corpus"  # mkdtemp's folder is private (0700): the corpus gets the usual permissions
@@ -171,7 +172,7 @@ def write_corpus(
             record.counts[UNLABELED_FILE] = _write_unlabeled(teacher, unlabeled, written / UNLABELED_FILE, settings)
         record.seconds = time.perf_counter() - began
         (written / DISTILL_FILE).write_text(json.dumps(record.to_json(), indent=1) + "\n", encoding="utf8")
-        os.replace(written, output)
+        replace_folder(written, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if created and not any(output.parent.iterdir()):
@@ -238,15 +239,6 @@ def _differences(found: Dict[str, Any], wanted: Dict[str, Any], where: str = "")
 def _short(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("spacy-nested")
-    except Exception:
-        return "unknown"
 
 
 def student_spans_key(config_path: Path, overrides: Optional[Dict[str, Any]] = None) -> str:
