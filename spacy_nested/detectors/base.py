@@ -27,8 +27,11 @@ A detector subclass fills in four hooks, all on the spaCy side of the bridge:
 
 * ``predict_extras(segments)``: the integer inputs the head needs at
   inference (for example all seed spans);
-* ``train_extras(segments, gold)``: the same at training time, plus the
-  targets (gold-dependent sampling happens here, never inside torch);
+* ``train_extras(segments, gold, scores)``: the same at training time, plus the
+  targets (gold-dependent sampling happens here, never inside torch); ``scores``
+  holds each gold span's score from the reference's ``attrs["scores"]`` (1.0
+  where it has none), which a detector taking soft targets reads (a distilled
+  corpus scores the teacher's spans);
 * ``compute_loss(outputs, extras, targets)``: a torch loss over leaf tensors
   that wrap the head's outputs (spaCy keeps running ``backprop``);
 * ``decode(outputs, extras, segments)``: one ``ScoredSpans`` per segment.
@@ -68,6 +71,7 @@ from spacy_nested.ml.detector import predict_segments
 from spacy_nested.spans import ScoredSpans, Segment, Segmenter, stitch
 
 GoldSpans = numpy.ndarray  # (G, 3): start, end, label index + 1, relative to a segment
+GoldScores = numpy.ndarray  # (G,): each gold span's score in [0, 1], 1.0 for plain gold
 Extras = Tuple[Any, ...]
 
 # What every detector's default config shares: spaCy's CPU tok2vec inline under the
@@ -197,26 +201,45 @@ class NestedSpanDetector(TrainablePipe):
 
     def gold_for_segments(self, examples: Sequence[Example], segments: Sequence[Segment]) -> List[GoldSpans]:
         """Gold spans aligned to the predicted tokens, per segment, relative to its start."""
-        per_doc = [self._aligned_gold(eg) for eg in examples]
-        out = []
-        for d, s, e in segments:
-            spans = per_doc[d]
-            inside = spans[(spans[:, 0] >= s) & (spans[:, 1] <= e)]
-            out.append(inside - numpy.asarray([s, s, 0]))
-        return out
+        return self.scored_gold_for_segments(examples, segments)[0]
 
-    def _aligned_gold(self, eg: Example) -> numpy.ndarray:
+    def scored_gold_for_segments(
+        self, examples: Sequence[Example], segments: Sequence[Segment]
+    ) -> Tuple[List[GoldSpans], List[GoldScores]]:
+        """``gold_for_segments`` and, row for row, each gold span's score (1.0 unless the reference's
+        span group has ``attrs["scores"]``)."""
+        per_doc = [self._aligned_gold(eg) for eg in examples]
+        spans_out, scores_out = [], []
+        for d, s, e in segments:
+            spans, scores = per_doc[d]
+            inside = (spans[:, 0] >= s) & (spans[:, 1] <= e)
+            spans_out.append(spans[inside] - numpy.asarray([s, s, 0]))
+            scores_out.append(scores[inside])
+        return spans_out, scores_out
+
+    def _aligned_gold(self, eg: Example) -> Tuple[GoldSpans, GoldScores]:
         if self.key not in eg.reference.spans:
-            return numpy.zeros((0, 3), dtype="int64")
-        aligned = eg.get_aligned_spans_y2x(eg.reference.spans[self.key], allow_overlap=True)
+            return numpy.zeros((0, 3), dtype="int64"), numpy.zeros(0, dtype="float32")
+        group = eg.reference.spans[self.key]
+        given = group.attrs.get("scores")
+        scored: Dict[Tuple[int, int, str], float] = {}
+        if given is not None and len(given) == len(group):
+            for span, score in zip(group, given):
+                where = (span.start_char, span.end_char, span.label_)
+                scored[where] = max(scored.get(where, 0.0), float(score))
+        aligned = eg.get_aligned_spans_y2x(group, allow_overlap=True)
         rows = [(sp.start, sp.end, self.label_index(sp.label_) + 1) for sp in aligned]
-        return numpy.asarray(rows, dtype="int64").reshape(-1, 3)
+        # the texts of an Example's two docs are the same, so character offsets find a span's score
+        scores = [scored.get((sp.start_char, sp.end_char, sp.label_), 1.0) for sp in aligned]
+        return numpy.asarray(rows, dtype="int64").reshape(-1, 3), numpy.asarray(scores, dtype="float32")
 
     # --- hooks for subclasses ------------------------------------------
     def predict_extras(self, segments: Sequence[Segment]) -> Extras:
         raise NotImplementedError
 
-    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Extras, Any]:
+    def train_extras(
+        self, segments: Sequence[Segment], gold: Sequence[GoldSpans], scores: Optional[Sequence[GoldScores]] = None
+    ) -> Tuple[Extras, Any]:
         raise NotImplementedError
 
     def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Extras, targets: Any) -> torch.Tensor:
@@ -286,8 +309,8 @@ class NestedSpanDetector(TrainablePipe):
         segments = self.segments(docs)
         if not segments:
             return losses
-        gold = self.gold_for_segments(examples, segments)
-        extras, targets = self.train_extras(segments, gold)
+        gold, scores = self.scored_gold_for_segments(examples, segments)
+        extras, targets = self.train_extras(segments, gold, scores)
         set_dropout_rate(self.model, drop)
         outputs, backprop = self.model.begin_update((docs, segments, extras))
         loss, d_outputs = self.get_loss(examples, (outputs, extras, targets))

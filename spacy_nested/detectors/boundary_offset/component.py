@@ -36,6 +36,7 @@ from spacy_nested.detectors.base import (
     DEFAULT_SCORE_WEIGHTS,
     WINDOWED_DEFAULT_CONFIG,
     Extras,
+    GoldScores,
     GoldSpans,
     NestedSpanDetector,
     default_config,
@@ -108,7 +109,10 @@ class BoundaryOffsetNER(NestedSpanDetector):
     def predict_extras(self, segments: Sequence[Segment]) -> Extras:
         return ()
 
-    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Extras, numpy.ndarray]:
+    def train_extras(
+        self, segments: Sequence[Segment], gold: Sequence[GoldSpans], scores: Optional[Sequence[GoldScores]] = None
+    ) -> Tuple[Extras, numpy.ndarray]:
+        """Hard grid targets: every gold span counts whole, whatever its score."""
         grids = [
             codec.encode(g, e - s, len(self.labels), self.max_offset) for (_, s, e), g in zip(segments, gold)
         ]

@@ -20,6 +20,11 @@ negatives. Choices:
   which multiplies the summed loss by the mean weight and so never weights
   any example; ``soft_examples = false`` (``Sampling``) gives every example
   weight 1.
+* Soft targets (``soft_targets``, for distillation): a target span may carry a
+  score below 1 (a teacher's span in a distilled corpus). A seed paired with it
+  is then a positive with probability s for the filter, its classifier target
+  puts s on the span's label and 1 - s on None, and its regression counts s.
+  Plain gold spans score 1, which gives the hard targets back.
 * Classifier targets (relabelling with α2) are computed from the span the
   regressor produced: the paired gold type if IoU(adjusted, pair) ≥ α2, else
   None. Negatives are measured against their nearest gold span (the code uses
@@ -55,6 +60,7 @@ class LocateLabelTargets:
     pair_spans: numpy.ndarray  # (K, 2) the paired gold span; (0, 0) when the segment has none
     pair_labels: numpy.ndarray  # (K,) label index + 1 of the pair; 0 when none
     weights: numpy.ndarray  # (K,) eq. 11 with α1
+    pair_scores: numpy.ndarray  # (K,) the pair's score with soft targets (1 for plain gold), else 1
 
     def __len__(self) -> int:
         return int(self.spans.shape[0])
@@ -76,7 +82,9 @@ class Sampling:
     11 with exponent ``eta`` (η), off weighs every example 1 (hard examples);
     ``neg_ratio`` negatives kept per positive seed (≤ 0: all);
     ``long_span_anchors`` lets seeds sharing a boundary with an over-long
-    entity regress to it; ``seed`` seeds the negative sampling.
+    entity regress to it; ``seed`` seeds the negative sampling;
+    ``soft_targets`` reads the target spans' scores as soft labels (above),
+    off every target span counts whole.
     """
 
     alpha1: float
@@ -86,6 +94,7 @@ class Sampling:
     neg_ratio: float
     long_span_anchors: bool
     seed: int
+    soft_targets: bool = False
 
     def weights(self, ious: numpy.ndarray, alpha: float) -> numpy.ndarray:
         """Eq. 11 at threshold ``alpha`` with soft examples, else all 1."""
@@ -123,9 +132,13 @@ def encode(
     widths: Sequence[int],
     sampling: Sampling,
     rng: Optional[numpy.random.Generator] = None,
+    scores: Optional[numpy.ndarray] = None,
 ) -> LocateLabelTargets:
-    """Candidates and targets for one segment. ``gold`` is (G, 3): start, end, label + 1."""
+    """Candidates and targets for one segment. ``gold`` is (G, 3): start, end, label + 1; ``scores``
+    (G,) each one's score, read with ``sampling.soft_targets`` (None: all 1)."""
     gold = numpy.asarray(gold, dtype="int64").reshape(-1, 3)
+    if scores is None or not sampling.soft_targets:
+        scores = numpy.ones(len(gold), dtype="float32")
     seeds = enumerate_seeds(length, widths)
     extra = _missing_gold(seeds, gold)
     spans = numpy.concatenate([seeds, extra], axis=0)
@@ -140,7 +153,7 @@ def encode(
     positive = best > sampling.alpha1
     if sampling.long_span_anchors and len(gold):
         pair, best, positive = _anchor_long_spans(spans, gold, max(widths), overlaps, pair, best, positive)
-    targets = _make_targets(spans, gold, pair, best, positive, sampling)
+    targets = _make_targets(spans, gold, numpy.asarray(scores, dtype="float32"), pair, best, positive, sampling)
     return _subsample(targets, sampling.neg_ratio, rng)
 
 
@@ -163,14 +176,16 @@ def _anchor_long_spans(spans, gold, max_width, overlaps, pair, best, positive):
     return pair, best, positive
 
 
-def _make_targets(spans, gold, pair, best, positive, sampling: Sampling) -> LocateLabelTargets:
+def _make_targets(spans, gold, scores, pair, best, positive, sampling: Sampling) -> LocateLabelTargets:
     K = len(spans)
     if len(gold):
         pair_spans = gold[pair, :2]
         pair_labels = gold[pair, 2]
+        pair_scores = numpy.where(best > 0, scores[pair], 1.0)
     else:
         pair_spans = numpy.zeros((K, 2), dtype="int64")
         pair_labels = numpy.zeros(K, dtype="int64")
+        pair_scores = numpy.ones(K)
     # Eq. 11 by stage-1 outcome (anchored long-span positives may lie below α1).
     weights = numpy.where(positive, best, 1.0 - best) ** sampling.eta if sampling.soft_examples else numpy.ones(K)
     return LocateLabelTargets(
@@ -181,6 +196,7 @@ def _make_targets(spans, gold, pair, best, positive, sampling: Sampling) -> Loca
         pair_spans=pair_spans,
         pair_labels=numpy.where(best > 0, pair_labels, 0),
         weights=weights.astype("float32"),
+        pair_scores=pair_scores.astype("float32"),
     )
 
 

@@ -35,7 +35,7 @@ from spacy.language import Language
 from spacy.vocab import Vocab
 from thinc.api import Model
 
-from spacy_nested.detectors.base import DEFAULT_SCORE_WEIGHTS, Extras, GoldSpans, NestedSpanDetector, default_config
+from spacy_nested.detectors.base import DEFAULT_SCORE_WEIGHTS, Extras, GoldScores, GoldSpans, NestedSpanDetector, default_config
 from spacy_nested.detectors.locate_label import codec
 from spacy_nested.detectors.locate_label.loss import LocateLabelLoss, binary_focal_loss, categorical_loss, overlap_loss, smooth_l1
 from spacy_nested.detectors.locate_label.seeds import enumerate_seeds
@@ -131,9 +131,13 @@ class LocateLabelNER(NestedSpanDetector):
         seeds = [enumerate_seeds(e - s, self.seed_widths) for _, s, e in segments]
         return (_tag_segments(seeds),)
 
-    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Extras, Dict[str, numpy.ndarray]]:
+    def train_extras(
+        self, segments: Sequence[Segment], gold: Sequence[GoldSpans], scores: Optional[Sequence[GoldScores]] = None
+    ) -> Tuple[Extras, Dict[str, numpy.ndarray]]:
+        per_scores: Sequence[Optional[GoldScores]] = scores if scores is not None else [None] * len(gold)
         per_segment = [
-            codec.encode(g, e - s, self.seed_widths, self.sampling, self._rng) for (_, s, e), g in zip(segments, gold)
+            codec.encode(g, e - s, self.seed_widths, self.sampling, self._rng, scores=sc)
+            for (_, s, e), g, sc in zip(segments, gold, per_scores)
         ]
         cands = _tag_segments([t.spans for t in per_segment])
         fields = codec.LocateLabelTargets.__dataclass_fields__
@@ -149,24 +153,29 @@ class LocateLabelNER(NestedSpanDetector):
         t = {k: torch.as_tensor(v, device=device) for k, v in targets.items()}
         parts: Dict[str, torch.Tensor] = {}
         if attrs["use_filter"]:
+            # soft targets: a seed paired with a span scoring s is positive with probability s
+            positive = t["positive"].to(filter_logits.dtype) * t["pair_scores"].to(filter_logits.dtype)
             parts["filter"] = weights.lambda_filter * binary_focal_loss(
-                filter_logits, t["positive"], t["weights"], weights.filter_gamma
+                filter_logits, positive, t["weights"], weights.filter_gamma
             )
         if attrs["use_regressor"]:
             pos = t["positive"]
             seeds = t["spans"][pos].to(offsets.dtype)
-            reg = smooth_l1(offsets[pos], t["offsets"][pos], t["weights"][pos])
-            reg = reg + overlap_loss(seeds + offsets[pos], t["pair_spans"][pos])
+            reg_weights = t["weights"][pos] * t["pair_scores"][pos]
+            reg = smooth_l1(offsets[pos], t["offsets"][pos], reg_weights)
+            reg = reg + overlap_loss(seeds + offsets[pos], t["pair_spans"][pos], t["pair_scores"][pos])
             parts["regressor"] = weights.lambda_regressor * reg
         keep_np = keep.cpu().numpy()
         labels, cls_weights = codec.classifier_targets(
             adjusted.cpu().numpy(), targets["pair_spans"][keep_np], targets["pair_labels"][keep_np], self.sampling
         )
+        confidence = numpy.where(labels > 0, targets["pair_scores"][keep_np], 1.0)  # None targets stay hard
         parts["classifier"] = weights.lambda_classifier * categorical_loss(
             cls_logits,
             torch.as_tensor(labels, device=device),
             torch.as_tensor(cls_weights, device=device),
             weights.classifier_gamma,
+            confidence=torch.as_tensor(confidence, device=device),
         )
         return functools.reduce(operator.add, parts.values())  # λ1·L_f + λ2·L_r + λ3·L_c (those switched on)
 

@@ -58,17 +58,27 @@ def binary_focal_loss(
 
 
 def categorical_loss(
-    logits: torch.Tensor, targets: torch.Tensor, weights: Optional[torch.Tensor] = None, gamma: float = 0.0
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    weights: Optional[torch.Tensor] = None,
+    gamma: float = 0.0,
+    confidence: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Weighted cross-entropy over a softmax (Locate and Label eq. 16).
 
-    With ``gamma > 0`` this is the multi-class focal loss the authors' code uses.
+    With ``gamma > 0`` this is the multi-class focal loss the authors' code uses. ``confidence``
+    (soft targets) puts ``c_i`` of example i's target on its class and ``1 - c_i`` on class 0
+    (None): ``c_i·l_i(target) + (1 - c_i)·l_i(None)``; all 1 is the hard loss.
     """
     log_probs = F.log_softmax(logits, dim=-1)
-    log_pt = log_probs.gather(-1, targets.long().unsqueeze(-1)).squeeze(-1)
-    losses = -log_pt
-    if gamma > 0:
-        losses = losses * (1 - log_pt.exp()) ** gamma
+
+    def class_losses(log_pt: torch.Tensor) -> torch.Tensor:
+        return -log_pt * (1 - log_pt.exp()) ** gamma if gamma > 0 else -log_pt
+
+    losses = class_losses(log_probs.gather(-1, targets.long().unsqueeze(-1)).squeeze(-1))
+    if confidence is not None:
+        confidence = confidence.to(losses.dtype)
+        losses = confidence * losses + (1 - confidence) * class_losses(log_probs[:, 0])
     return _reduce(losses, weights)
 
 

@@ -45,6 +45,7 @@ from spacy_nested.detectors.base import (
     DEFAULT_SCORE_WEIGHTS,
     WINDOWED_DEFAULT_CONFIG,
     Extras,
+    GoldScores,
     GoldSpans,
     NestedSpanDetector,
     default_config,
@@ -122,8 +123,10 @@ class ProposerRegressorNER(NestedSpanDetector):
     def predict_extras(self, segments: Sequence[Segment]) -> Extras:
         return ()
 
-    def train_extras(self, segments: Sequence[Segment], gold: Sequence[GoldSpans]) -> Tuple[Extras, List[Tuple[int, GoldSpans]]]:
-        """Targets: each segment's length (its number of proposals) and gold spans."""
+    def train_extras(
+        self, segments: Sequence[Segment], gold: Sequence[GoldSpans], scores: Optional[Sequence[GoldScores]] = None
+    ) -> Tuple[Extras, List[Tuple[int, GoldSpans]]]:
+        """Targets: each segment's length (its number of proposals) and gold spans (hard: scores unused)."""
         return (), [(e - s, g.reshape(-1, 3)) for (_, s, e), g in zip(segments, gold)]
 
     def compute_loss(
