@@ -56,12 +56,15 @@ def distill_cli(
     batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="Docs per teacher batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU for the teacher and the training (-1: CPU)"),
     corpus_only: bool = typer.Option(False, "--corpus-only", help="Write OUTPUT/corpus and stop"),
+    train_targets: str = typer.Option(
+        "merge", "--train-targets", help="The training docs' targets: merge (gold + teacher spans) or gold (the gold alone)"
+    ),
 ) -> None:
     overrides = parse_config_overrides(ctx.args)
     corpus, model = output / "corpus", output / "model"
     try:
         key = spans_key or student_spans_key(student_config, overrides)
-        settings = DistillSettings(key, text_key, batch_size, skip_invalid)
+        settings = DistillSettings(key, text_key, batch_size, skip_invalid, train_targets)
         train_overrides = student_overrides(corpus, dev, overrides)
     except (ValueError, OSError) as err:
         fail(str(err))

@@ -43,6 +43,8 @@ TRAIN_FILE = "train_distilled.spacy"
 UNLABELED_FILE = "unlabeled.spacy"
 RECORD_VERSION = 1
 MERGE_RULE = "union: gold spans + teacher spans >= threshold with boundaries no gold span has"
+GOLD_RULE = "gold: the gold spans alone (the teacher's kept under 'teacher' only)"
+TRAIN_TARGETS = {"merge": MERGE_RULE, "gold": GOLD_RULE}  # --train-targets: the rule of the training docs' targets
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,11 @@ class DistillSettings:
     text_key: str = "text"  # the unlabeled JSONL records' text field
     batch_size: int = 64  # docs per teacher batch (does not change the corpus)
     skip_invalid: bool = False  # skip (and count) unreadable unlabeled records instead of stopping
+    train_targets: str = "merge"  # the training docs' targets: "merge" (gold + teacher, MERGE_RULE) or "gold"
 
     def __post_init__(self) -> None:
+        if self.train_targets not in TRAIN_TARGETS:
+            raise ValueError(f"train targets must be one of {', '.join(TRAIN_TARGETS)}, got '{self.train_targets}'")
         if self.student_key == TEACHER_KEY:
             raise ValueError(f"the student's spans key cannot be '{TEACHER_KEY}': the corpus keeps the teacher's spans there")
         if self.batch_size < 1:
@@ -118,7 +123,7 @@ def corpus_settings(teacher: Teacher, train: Path, unlabeled: Optional[Path], se
     return {
         "teacher": teacher.to_json(),
         "threshold": teacher.threshold,  # None: every span the teacher writes
-        "merge": MERGE_RULE,
+        "merge": TRAIN_TARGETS[settings.train_targets],
         "student_key": settings.student_key,
         "teacher_key": TEACHER_KEY,
         "inputs": inputs,
@@ -188,7 +193,8 @@ def _write_train(
     counts = Counts()
     out = DocBin(store_user_data=True)  # every annotation of the gold docs kept
     gold = DocBin().from_disk(train).get_docs(teacher.nlp.vocab)  # a generator over the file's arrays
-    for labelled in label_gold_docs(teacher, gold, settings.student_key, settings.batch_size):
+    merge = settings.train_targets == "merge"
+    for labelled in label_gold_docs(teacher, gold, settings.student_key, settings.batch_size, merge=merge):
         out.add(labelled.doc)
         counts.add(labelled)
     if counts.docs and not counts.gold_spans:

@@ -197,14 +197,17 @@ class Labelled:
     teacher_spans: int = 0  # under TEACHER_KEY
 
 
-def label_gold_docs(teacher: Teacher, docs: Iterable[Doc], key: str, batch_size: int = 64) -> Iterator[Labelled]:
-    """Each gold doc with its targets under ``key`` (`merge_with_gold`) and the teacher's spans under
-    `TEACHER_KEY`; the teacher predicts on a copy with the doc's tokens. The doc's other annotations stay."""
+def label_gold_docs(
+    teacher: Teacher, docs: Iterable[Doc], key: str, batch_size: int = 64, *, merge: bool = True
+) -> Iterator[Labelled]:
+    """Each gold doc with its targets under ``key`` (`merge_with_gold`; ``merge`` off: the gold alone,
+    score 1.0) and the teacher's spans under `TEACHER_KEY`; the teacher predicts on a copy with the doc's
+    tokens. The doc's other annotations stay."""
     stream = ((retokenized_as(doc, teacher.nlp.vocab), doc) for doc in docs)
     for predicted, gold in teacher.nlp.pipe(stream, as_tuples=True, batch_size=batch_size):
         found = predicted_spans(predicted, teacher.spans_key)
         rows = [(span.start, span.end, span.label_) for span in gold.spans[key]] if key in gold.spans else []
-        merged, counts = merge_with_gold(rows, found, teacher.threshold)
+        merged, counts = merge_with_gold(rows, found if merge else [], teacher.threshold)
         set_scored(gold, key, merged)
         set_scored(gold, TEACHER_KEY, found)
         yield Labelled(gold, counts, len(found))

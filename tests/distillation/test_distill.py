@@ -207,3 +207,30 @@ def test_distill_writes_the_corpus_then_trains_the_student(inputs, tmp_path):
     # another threshold is another corpus: refused, naming the difference
     third = _run(*args, "--teacher-threshold", "0.5", "--corpus-only")
     assert third.exit_code == 1 and "threshold: null then, 0.5 now" in third.output
+
+
+def test_gold_train_targets_keep_the_gold_alone_and_the_teacher_aside(inputs, tmp_path):
+    """--train-targets gold (self-training): the training docs' targets are their gold, every teacher span
+    stays under `teacher`; the unlabeled docs are labelled as with the merge."""
+    out = tmp_path / "corpus"
+    teacher = load_teacher(str(TEACHER), threshold=THRESHOLD)
+    settings = DistillSettings(batch_size=3, train_targets="gold")
+    write_corpus(teacher, inputs["train"], out, settings, unlabeled=inputs["unlabeled"])
+    docs = _read(out / TRAIN_FILE)
+    assert len(docs) == len(SENTENCES)
+    for doc, (_, gold) in zip(docs, _gold()):
+        assert _rows(doc, "nested") == [(*g, 1.0) for g in sorted(gold)]
+    assert sum(len(doc.spans[TEACHER_KEY]) for doc in docs) > len(SENTENCES)  # the teacher predicted, kept aside
+    record = json.loads((out / DISTILL_FILE).read_text())
+    assert record["counts"][TRAIN_FILE]["teacher_spans"] == 0 and record["settings"]["merge"].startswith("gold")
+    unlabeled = _read(out / UNLABELED_FILE)
+    assert sum(len(doc.spans["nested"]) for doc in unlabeled) > 10
+    with pytest.raises(ValueError, match="train targets"):
+        DistillSettings(train_targets="teacher")
+
+
+def test_a_corpus_of_the_other_train_targets_is_refused(corpus, inputs):
+    teacher = load_teacher(str(TEACHER), threshold=THRESHOLD)
+    with pytest.raises(FileExistsError, match="merge"):
+        gold = DistillSettings(batch_size=3, train_targets="gold")
+        write_corpus(teacher, inputs["train"], corpus, gold, unlabeled=inputs["unlabeled"])
