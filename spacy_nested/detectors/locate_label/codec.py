@@ -139,6 +139,7 @@ def encode(
     gold = numpy.asarray(gold, dtype="int64").reshape(-1, 3)
     if scores is None or not sampling.soft_targets:
         scores = numpy.ones(len(gold), dtype="float32")
+    scores = numpy.asarray(scores, dtype="float32")
     seeds = enumerate_seeds(length, widths)
     extra = _missing_gold(seeds, gold)
     spans = numpy.concatenate([seeds, extra], axis=0)
@@ -153,7 +154,7 @@ def encode(
     positive = best > sampling.alpha1
     if sampling.long_span_anchors and len(gold):
         pair, best, positive = _anchor_long_spans(spans, gold, max(widths), overlaps, pair, best, positive)
-    targets = _make_targets(spans, gold, numpy.asarray(scores, dtype="float32"), pair, best, positive, sampling)
+    targets = _make_targets(spans, gold, scores, pair, best, positive, sampling)
     return _subsample(targets, sampling.neg_ratio, rng)
 
 
