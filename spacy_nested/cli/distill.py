@@ -20,13 +20,16 @@ from spacy_nested.distillation.corpus import (
 )
 from spacy_nested.distillation.teacher import TEACHER_KEY, load_teacher
 
-HELP = f"""Train a student (any training config) on a teacher's predictions: hard targets.
+HELP = f"""Train a student (any training config) on a teacher's predictions.
 
 The teacher (a trained pipeline or ensemble) predicts on the --train docs (their own tokens) and on
 --unlabeled text (.txt, .jsonl, .spacy or a folder, read as annotate reads it). Its spans at or above
 --teacher-threshold (default: every span it writes) become targets under the student's spans key:
 on the training docs merged with the gold (every gold span, plus each teacher span whose boundaries
 no gold span has), on unlabeled docs alone. All its spans and scores are kept under '{TEACHER_KEY}'.
+
+Each target keeps its score (1.0 for gold, the teacher's for its spans): a student trains on hard
+targets unless its detector's soft_targets switch is on (docs/distill.md#soft-targets).
 
 OUTPUT/corpus/ gets {TRAIN_FILE}, {UNLABELED_FILE} and distill.json (teacher fingerprint, threshold,
 inputs, counts), all or nothing; then `spacy train STUDENT_CONFIG --output OUTPUT/model --paths.train

@@ -11,9 +11,10 @@
   with the same teacher, inputs and settings wrote it, and the overrides that point ``spacy train``
   at it.
 
-Hard targets: the student's spans key holds the gold spans plus the teacher's spans at or above the
-threshold; a second key, ``teacher``, holds every span the teacher predicted with its score, so that
-soft targets can be added later without running the teacher again (``docs/distill.md``).
+Targets: the student's spans key holds the gold spans (score 1.0) plus the teacher's spans at or above
+the threshold with the teacher's scores, which each detector's ``soft_targets`` switch turns into
+soft targets (hard by default); a second key, ``teacher``, holds every span the teacher predicted with
+its score (``docs/distill.md``).
 
 ``teacher`` imports nothing of ``corpus``; the command imports both.
 """

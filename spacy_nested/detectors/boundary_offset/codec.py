@@ -47,7 +47,7 @@ for it (its centre cell, when predicted, included), so scores lie in [0, 1]
 and a span backed by many confident cells scores high.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
@@ -113,13 +113,35 @@ def encode(gold: numpy.ndarray, length: int, n_types: int, max_offset: int) -> n
     ``gold`` rows are ``(start, end, label + 1)`` with half-open token spans, as
     produced by ``NestedSpanDetector.gold_for_segments``.
     """
+    return encode_scored(gold, None, length, n_types, max_offset)[0]
+
+
+def encode_scored(
+    gold: numpy.ndarray, scores: Optional[numpy.ndarray], length: int, n_types: int, max_offset: int
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """``encode``'s label grid and, beside it, each cell's score (M, N, N) float32.
+
+    A cell holding a label (centre or offset) takes the score of the span that
+    wrote it, ``scores[g]`` of gold row g (1.0 when ``scores`` is None; the
+    highest when one span is given twice); out-of-range cells score 1.0, so
+    their target stays certain. Soft grid targets (``loss.soft_targets``)
+    read these scores.
+    """
     S = int(max_offset)
     grid = numpy.zeros((n_types, length, length), dtype="int64")
     dist = numpy.zeros((n_types, length, length), dtype="int64")  # |k| of the label held
-    cells = sorted({(int(lab) - 1, int(s), int(e) - 1) for s, e, lab in numpy.asarray(gold).reshape(-1, 3)})
+    cell_scores = numpy.ones((n_types, length, length), dtype="float32")
+    rows = numpy.asarray(gold).reshape(-1, 3)
+    given = numpy.ones(len(rows), dtype="float32") if scores is None else numpy.asarray(scores, dtype="float32")
+    best: Dict[Tuple[int, int, int], float] = {}
+    for (s, e, lab), score in zip(rows.tolist(), given.tolist()):
+        key = (int(lab) - 1, int(s), int(e) - 1)
+        best[key] = max(best.get(key, 0.0), float(score))
+    cells = sorted(best)
     centre = label_id(CENTRE, 0, S)
     for m, i, j in cells:
         grid[m, i, j] = centre
+        cell_scores[m, i, j] = best[(m, i, j)]
     for m, i, j in cells:
         for k in offset_order(S):
             for kind, (r, c) in ((START, (i + k, j)), (END, (i, j + k))):
@@ -129,7 +151,8 @@ def encode(gold: numpy.ndarray, length: int, n_types: int, max_offset: int) -> n
                     continue
                 grid[m, r, c] = label_id(kind, k, S)
                 dist[m, r, c] = abs(k)
-    return _mirror(grid)
+                cell_scores[m, r, c] = best[(m, i, j)]
+    return _mirror(grid), _mirror(cell_scores, fill=1.0)
 
 
 def _offset_cell_valid(kind: str, k: int, r: int, c: int, i: int, j: int, length: int) -> bool:
@@ -138,9 +161,11 @@ def _offset_cell_valid(kind: str, k: int, r: int, c: int, i: int, j: int, length
     return c >= i if k < 0 else c < length
 
 
-def _mirror(grid: numpy.ndarray) -> numpy.ndarray:
-    upper = numpy.triu(grid)
-    return upper + numpy.transpose(numpy.triu(grid, 1), (0, 2, 1))
+def _mirror(grid: numpy.ndarray, fill: float = 0) -> numpy.ndarray:
+    """The upper triangle (diagonal included) mirrored below it; ``fill`` is the value
+    the grid holds where nothing was written (0 for labels, 1.0 for scores)."""
+    upper = numpy.triu(grid - fill) + fill
+    return upper + numpy.transpose(numpy.triu(grid - fill, 1), (0, 2, 1))
 
 
 def votes(labels: numpy.ndarray, lengths: Sequence[int], n_types: int, max_offset: int) -> Dict[str, numpy.ndarray]:

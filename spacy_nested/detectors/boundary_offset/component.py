@@ -24,7 +24,7 @@ Choices and deviations (docs/boundary_offset.md#deviations):
 * The offset range S lives in the model (it sets the number of output labels
   L = 4S + 2); the component reads it from ``model.attrs["max_offset"]``.
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -85,6 +85,13 @@ THRESHOLD = 0.0  # minimum mean probability of a span's votes (0: every span the
 PAPER_SETTINGS: Dict[str, Any] = {"model": {"lstm_dropout": 0.5}}
 
 
+class GridTargets(NamedTuple):
+    """The cells' labels (C,), -1 where the loss does not look, and with soft targets their scores (C,)."""
+
+    labels: numpy.ndarray
+    scores: Optional[numpy.ndarray]
+
+
 class BoundaryOffsetNER(NestedSpanDetector):
     """Type-aware offset labels over an M×N×N grid → offset-vote decoding."""
 
@@ -111,19 +118,27 @@ class BoundaryOffsetNER(NestedSpanDetector):
 
     def train_extras(
         self, segments: Sequence[Segment], gold: Sequence[GoldSpans], scores: Optional[Sequence[GoldScores]] = None
-    ) -> Tuple[Extras, numpy.ndarray]:
-        """Hard grid targets: every gold span counts whole, whatever its score."""
-        grids = [
-            codec.encode(g, e - s, len(self.labels), self.max_offset) for (_, s, e), g in zip(segments, gold)
+    ) -> Tuple[Extras, GridTargets]:
+        """Grid targets: each cell's label and, with ``loss.soft_targets``, the score of the span
+        that labelled it (else every span counts whole)."""
+        soft = self.loss.soft_targets and scores is not None
+        per_scores: Sequence[Optional[GoldScores]] = scores if soft and scores is not None else [None] * len(gold)
+        encoded = [
+            codec.encode_scored(g, sc, e - s, len(self.labels), self.max_offset)
+            for (_, s, e), g, sc in zip(segments, gold, per_scores)
         ]
+        grids = [grid for grid, _ in encoded]
         if not self.loss.both_triangles:
             grids = [numpy.where(numpy.tril(numpy.ones(g.shape[1:], dtype=bool), -1), -1, g) for g in grids]
-        return (), numpy.concatenate([g.reshape(-1) for g in grids])
+        labels = numpy.concatenate([g.reshape(-1) for g in grids])
+        cell_scores = numpy.concatenate([c.reshape(-1) for _, c in encoded]) if soft else None
+        return (), GridTargets(labels, cell_scores)
 
-    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Extras, targets: numpy.ndarray) -> torch.Tensor:
+    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Extras, targets: GridTargets) -> torch.Tensor:
         (logits,) = outputs
-        t = torch.as_tensor(targets, device=logits.device)
-        return cell_cross_entropy(logits, t, self.loss.label_smoothing)
+        t = torch.as_tensor(targets.labels, device=logits.device)
+        s = None if targets.scores is None else torch.as_tensor(targets.scores, device=logits.device)
+        return cell_cross_entropy(logits, t, self.loss.label_smoothing, s)
 
     def decode(self, outputs: Sequence[numpy.ndarray], extras: Extras, segments: Sequence[Segment]) -> List[ScoredSpans]:
         (logits,) = outputs
@@ -153,8 +168,9 @@ def make_boundary_offset_ner(
     the paper's one line away (``config=spacy_nested.paper_settings("boundary_offset_ner")``).
 
     segmenter: windows W and their overlap for text without sentence starts.
-    loss: cross-entropy smoothing (authors' code 0.01; eq. 7: 0) and whether the
-        mirrored lower triangle is trained too (authors' code).
+    loss: cross-entropy smoothing (authors' code 0.01; eq. 7: 0), whether the
+        mirrored lower triangle is trained too (authors' code), and soft targets
+        from scored target spans (a distilled corpus).
     decoder: the rule, "votes" (authors), "centre", "all" or "paper" (see detectors.boundary_offset.codec).
     threshold: the minimum mean probability of the cells that voted for a span.
     write_ents: also write the longest non-overlapping spans to doc.ents.

@@ -33,7 +33,7 @@ Choices and deviations (docs/proposer_regressor.md#deviations):
   p_c(None) and leaves the decision to the threshold.
 """
 import logging
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -97,6 +97,14 @@ THRESHOLD = 0.0  # minimum p_c·p_n of a kept proposal (0: Algorithm 2's rule al
 PAPER_SETTINGS: Dict[str, Any] = {"model": {"hidden_width": 768, "ffn_width": 2048}}
 
 
+class SegmentTargets(NamedTuple):
+    """One segment's targets: its number of proposals, its gold rows and, with soft targets, their scores."""
+
+    n_proposals: int
+    gold: GoldSpans
+    scores: Optional[GoldScores]
+
+
 class ProposerRegressorNER(NestedSpanDetector):
     """One proposal per token → regressor layers → joint span pointer and type."""
 
@@ -125,24 +133,28 @@ class ProposerRegressorNER(NestedSpanDetector):
 
     def train_extras(
         self, segments: Sequence[Segment], gold: Sequence[GoldSpans], scores: Optional[Sequence[GoldScores]] = None
-    ) -> Tuple[Extras, List[Tuple[int, GoldSpans]]]:
-        """Targets: each segment's length (its number of proposals) and gold spans (hard: scores unused)."""
-        return (), [(e - s, g.reshape(-1, 3)) for (_, s, e), g in zip(segments, gold)]
+    ) -> Tuple[Extras, List[SegmentTargets]]:
+        """Targets: each segment's length (its number of proposals), gold spans and, with
+        ``loss.soft_targets``, the gold spans' scores (else every span counts whole)."""
+        soft = self.loss.soft_targets and scores is not None
+        per_scores: Sequence[Optional[GoldScores]] = scores if soft and scores is not None else [None] * len(gold)
+        return (), [
+            SegmentTargets(e - s, g.reshape(-1, 3), sc) for (_, s, e), g, sc in zip(segments, gold, per_scores)
+        ]
 
-    def compute_loss(
-        self, outputs: Sequence[torch.Tensor], extras: Extras, targets: Sequence[Tuple[int, GoldSpans]]
-    ) -> torch.Tensor:
+    def compute_loss(self, outputs: Sequence[torch.Tensor], extras: Extras, targets: Sequence[SegmentTargets]) -> torch.Tensor:
         pointer_logits, type_logits = outputs
-        sizes = [n for n, _ in targets]
+        sizes = [t.n_proposals for t in targets]
         log_pointer = split_rows(torch.log_softmax(pointer_logits, dim=-1), sizes)
         log_types = split_rows(torch.log_softmax(type_logits, dim=-1), sizes)
         per_segment, unmatched = [], 0
-        for pointer, types, (_, gold) in zip(log_pointer, log_types, targets):
-            costs = self._segment_costs(pointer, types, gold)
-            cost, none_cost = costs
+        for pointer, types, target in zip(log_pointer, log_types, targets):
+            cost, none_cost = self._segment_costs(pointer, types, target.gold)
             match = codec.assign(cost.detach().cpu().numpy(), none_cost.detach().cpu().numpy(), self.loss.one_to_many)
             unmatched += match.n_unmatched_gold
-            terms = assigned_costs(cost, none_cost, torch.as_tensor(match.targets, device=types.device))
+            device = types.device
+            soft = None if target.scores is None else torch.as_tensor(target.scores, device=device)
+            terms = assigned_costs(cost, none_cost, torch.as_tensor(match.targets, device=device), soft)
             per_segment.append(terms.sum() if self.loss.reduction == "sum" else terms.mean())
         self._count_unmatched(unmatched)
         return torch.stack(per_segment).mean()
@@ -194,8 +206,9 @@ def make_proposer_regressor_ner(
     on spaCy's CPU tok2vec, the paper's one line away (``config=spacy_nested.paper_settings("proposer_regressor_ner")``).
 
     segmenter: windows W and their overlap for text without sentence starts.
-    loss: Algorithm 1's greedy step for leftover proposals, and the reduction
-        over a segment's proposals, "sum" (eq. 25) or "mean" (the authors' code).
+    loss: Algorithm 1's greedy step for leftover proposals, the reduction
+        over a segment's proposals, "sum" (eq. 25) or "mean" (the authors' code),
+        and soft targets from scored target spans (a distilled corpus).
     decoder: Algorithm 2, with or without its None veto (p_c·p_n ≥ p_c(None)).
     threshold: the minimum p_c·p_n of a kept proposal, on top of the None veto.
     write_ents: also write the longest non-overlapping spans to doc.ents.

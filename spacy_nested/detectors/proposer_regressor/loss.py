@@ -6,7 +6,7 @@ The settings are a frozen dataclass registered as the component's ``loss``
 """
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -20,10 +20,16 @@ class ProposerRegressorLoss:
     ``one_to_many``: Algorithm 1's greedy step for proposals the Hungarian
     step leaves over (off: they go to None, the authors' code).
     ``reduction``: "sum" over a segment's proposals (eq. 25) or "mean" (code).
+    ``soft_targets``: a proposal matched to a target span of score s (its
+    ``attrs["scores"]`` value: 1.0 for gold, the teacher's score in a distilled
+    corpus) learns its type with weight s and None with 1 - s, its location
+    with weight s; the matching itself is unchanged. Off, every span counts
+    whole (docs/distill.md#soft-targets).
     """
 
     one_to_many: bool
     reduction: str
+    soft_targets: bool = False
 
     def __post_init__(self) -> None:
         if self.reduction not in LOSS_REDUCTIONS:
@@ -51,10 +57,21 @@ def matching_costs(
     return type_term + torch.where(reach >= 0, -pointer, out_of_reach), none_cost
 
 
-def assigned_costs(cost: torch.Tensor, none_cost: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def assigned_costs(
+    cost: torch.Tensor, none_cost: torch.Tensor, targets: torch.Tensor, target_scores: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Each proposal's cost under an assignment (eq. 25's terms): ``targets`` (P,) holds
-    a gold column or -1 for None."""
+    a gold column or -1 for None.
+
+    ``target_scores`` (G,), soft matching targets: a proposal matched to gold g costs
+    ``s_g * cost[p, g] + (1 - s_g) * none_cost[p]`` (its type target is s_g on g's type
+    and 1 - s_g on None, its location weighted by s_g). All ones is eq. 25.
+    """
     if cost.shape[1] == 0:
         return none_cost
-    picked = cost.gather(1, targets.clamp(min=0).long().unsqueeze(1)).squeeze(1)
+    column = targets.clamp(min=0).long()
+    picked = cost.gather(1, column.unsqueeze(1)).squeeze(1)
+    if target_scores is not None:
+        s = target_scores.to(picked.dtype)[column]
+        picked = s * picked + (1 - s) * none_cost
     return torch.where(targets >= 0, picked, none_cost)

@@ -17,7 +17,8 @@ def test_one_sided_loss_masks_the_lower_triangle():
     pipe = nlp.get_pipe(NAME)
     gold = [numpy.asarray([[0, 2, 1]])]
     _, targets = pipe.train_extras([(0, 0, 3)], gold)
-    grid = targets.reshape(len(pipe.labels), 3, 3)
+    grid = targets.labels.reshape(len(pipe.labels), 3, 3)
+    assert targets.scores is None  # hard targets unless loss.soft_targets
     assert (grid[:, [1, 2, 2], [0, 0, 1]] == -1).all()
     assert (grid[0][numpy.triu_indices(3)] >= 0).all()
 

@@ -81,13 +81,19 @@ def _teacher_examples(nlp, score: float):
     return examples
 
 
-def _predicted(soft_targets: bool, score: float):
-    nlp = build_nlp("locate_label_ner", {"sampling": {"soft_targets": soft_targets}, "threshold": 0.0})
+def predicted_after_training(name: str, config: dict, score: float, steps: int = 60):
+    """The fixture's sentence SENTENCE as predicted after training ``name`` with ``config`` on the
+    fixture plus the teacher span scored ``score``: {(start, end, label): score}."""
+    nlp = build_nlp(name, config)
     examples = _teacher_examples(nlp, score)
-    train(nlp, examples, 60, learn_rate=0.005)
+    train(nlp, examples, steps, learn_rate=0.005)
     doc = nlp(examples[SENTENCE].reference.text)
     group = doc.spans["nested"]
     return {(s.start, s.end, s.label_): sc for s, sc in zip(group, group.attrs["scores"])}
+
+
+def _predicted(soft_targets: bool, score: float):
+    return predicted_after_training("locate_label_ner", {"sampling": {"soft_targets": soft_targets}, "threshold": 0.0}, score)
 
 
 @pytest.mark.slow
