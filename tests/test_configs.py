@@ -12,6 +12,7 @@ an ``nlp.evaluate`` on the dev corpus.
 import math
 from pathlib import Path
 
+import numpy
 import pytest
 
 from tests.tiny_bert import make_concatenated_doc, make_nested_docs, make_tiny_bert, set_offline, train_step
@@ -147,3 +148,30 @@ def test_config_trains_two_steps(cfg_path, tiny_bert_dir, corpus_path):
     assert all(isinstance(scores[k], (int, float)) for k in weights)
     doc = nlp(examples[0].x.text)
     assert "nested" in doc.spans
+
+
+CPU_CONFIGS = sorted(CONFIG_DIR.glob("*_cpu.cfg"))
+
+
+@pytest.mark.parametrize("cfg_path", CPU_CONFIGS, ids=[p.name for p in CPU_CONFIGS])
+def test_cpu_config_loads_a_pretrained_tok2vec(cfg_path, tmp_path, corpus_path):
+    """``--paths.init_tok2vec`` (the weights ``spacy pretrain`` writes) reaches the tok2vec: spaCy
+    reads it only when the config's [pretraining] section names the component, and ignores it
+    silently otherwise. The weights here are another initialization's, saved as pretrain saves them."""
+    config, _ = _tiny_config(cfg_path, "", corpus_path)
+    config["system"]["seed"] = 1  # init_nlp seeds from the config
+    donor = init_nlp(config, use_gpu=-1).get_pipe("tok2vec").model
+    weights = tmp_path / "model0.bin"
+    weights.write_bytes(donor.to_bytes())
+    config["system"]["seed"] = 2
+    plain = init_nlp(config, use_gpu=-1).get_pipe("tok2vec").model
+    config["paths"]["init_tok2vec"] = str(weights)
+    loaded = init_nlp(config, use_gpu=-1).get_pipe("tok2vec").model
+
+    def params(model):
+        return numpy.concatenate(
+            [node.get_param(name).ravel() for node in model.walk() for name in node.param_names if node.has_param(name)]
+        )
+
+    assert not numpy.array_equal(params(donor), params(plain))  # seeds 1 and 2 initialize differently
+    assert numpy.array_equal(params(donor), params(loaded))
