@@ -57,11 +57,12 @@ def doc_record(doc: Doc, fields: Dict[str, Any], settings: RunSettings) -> Dict[
     return {**fields, **text, "spans": spans}
 
 
-def annotate_piece(nlp: Language, records: Sequence[Record], settings: RunSettings, batch_size: int) -> List[Dict[str, Any]]:
-    """The output records of one piece: what every engine runs, in this process or a worker."""
+def annotate_piece(nlp: Language, records: Sequence[Record], settings: RunSettings) -> List[Dict[str, Any]]:
+    """The output records of one piece: what every engine runs, in this process or a worker. Its
+    batches are formed within the piece, so they are the same on every engine and on resume."""
     if settings.max_length is not None:
         nlp.max_length = settings.max_length
-    docs = nlp.pipe((r.input for r in records), batch_size=batch_size)
+    docs = nlp.pipe((r.input for r in records), batch_size=settings.batch_size)
     return [doc_record(doc, r.fields, settings) for doc, r in zip(docs, records)]
 
 
@@ -161,7 +162,7 @@ def annotate_with(
     return Outcome(written, skipped.invalid, settings, time.perf_counter() - began)
 
 
-def local_engine(nlp: Language, batch_size: int, n_process: int) -> Engine:
+def local_engine(nlp: Language, n_process: int) -> Engine:
     """This process (``n_process`` 1), or a pool of worker processes that each get ``nlp`` once.
 
     Not ``nlp.pipe(n_process=N)``: that sends every ``Doc`` back to this process, whose
@@ -171,15 +172,15 @@ def local_engine(nlp: Language, batch_size: int, n_process: int) -> Engine:
     @contextmanager
     def engine(settings: RunSettings) -> Iterator[Tuple[Submit, int]]:
         if n_process <= 1:
-            yield (lambda records: _Done(annotate_piece(nlp, records, settings, batch_size))), 1
+            yield (lambda records: _Done(annotate_piece(nlp, records, settings))), 1
             return
         with ProcessPoolExecutor(n_process, initializer=_hold_pipeline, initargs=(nlp,)) as pool:
-            yield (lambda records: pool.submit(_annotate_in_worker, records, settings, batch_size)), 2 * n_process
+            yield (lambda records: pool.submit(_annotate_in_worker, records, settings)), 2 * n_process
 
     return engine
 
 
-def dask_engine(model: str, scheduler: Optional[str], n_workers: int, batch_size: int) -> Engine:
+def dask_engine(model: str, scheduler: Optional[str], n_workers: int) -> Engine:
     """The Dask cluster at ``scheduler``, or a local cluster of ``n_workers`` processes (closed after).
 
     Dask (``pip install -e ".[dask]"``): pure Python from the package registry, a local cluster in
@@ -198,7 +199,7 @@ def dask_engine(model: str, scheduler: Optional[str], n_workers: int, batch_size
                 window = 2 * max(1, len(client.scheduler_info().get("workers", {})))  # pieces in flight
 
                 def submit(records: List[Record]) -> Any:
-                    return client.submit(annotate_model_piece, model, records, settings, batch_size, pure=False)
+                    return client.submit(annotate_model_piece, model, records, settings, pure=False)
 
                 yield submit, window
         finally:
@@ -214,7 +215,6 @@ def annotate(
     output: Path,
     settings: RunSettings = RunSettings(),
     *,
-    batch_size: int = 64,
     n_process: int = 1,
     resume: bool = False,
     skip_invalid: bool = False,
@@ -224,7 +224,7 @@ def annotate(
     """Annotate every record of ``input_path`` into ``output`` with ``nlp`` in this process (or
     ``n_process`` worker processes); see `annotate_with`."""
     return annotate_with(
-        local_engine(nlp, batch_size, n_process), nlp.vocab, pipeline_fingerprint(nlp), input_path, output, settings,
+        local_engine(nlp, n_process), nlp.vocab, pipeline_fingerprint(nlp), input_path, output, settings,
         model=nlp.meta.get("name", ""), max_length=nlp.max_length, resume=resume, skip_invalid=skip_invalid,
         progress=progress, say=say,
     )  # fmt: skip
@@ -238,7 +238,6 @@ def annotate_model(
     *,
     engine: str = "local",
     scheduler: Optional[str] = None,
-    batch_size: int = 64,
     n_process: int = 1,
     resume: bool = False,
     skip_invalid: bool = False,
@@ -250,10 +249,10 @@ def annotate_model(
     pipeline = pipeline_fingerprint(model)
     if engine == "dask":
         reader = spacy.blank("en")  # only its vocab, for DocBin inputs; the workers load the pipeline
-        run = dask_engine(model, scheduler, n_process, batch_size)
+        run = dask_engine(model, scheduler, n_process)
     else:
         reader = spacy.load(model)
-        run = local_engine(reader, batch_size, n_process)
+        run = local_engine(reader, n_process)
     return annotate_with(
         run, reader.vocab, pipeline, input_path, output, settings, model=model, max_length=reader.max_length,
         resume=resume, skip_invalid=skip_invalid, progress=progress, say=say,
@@ -278,9 +277,9 @@ def _hold_pipeline(nlp: Language) -> None:
     _worker_pipeline = nlp
 
 
-def _annotate_in_worker(records: List[Record], settings: RunSettings, batch_size: int) -> List[Dict[str, Any]]:
+def _annotate_in_worker(records: List[Record], settings: RunSettings) -> List[Dict[str, Any]]:
     assert _worker_pipeline is not None, "the worker's initializer did not run"
-    return annotate_piece(_worker_pipeline, records, settings, batch_size)
+    return annotate_piece(_worker_pipeline, records, settings)
 
 
 @lru_cache(maxsize=2)
@@ -288,6 +287,6 @@ def _pipeline(model: str) -> Language:
     return spacy.load(model)
 
 
-def annotate_model_piece(model: str, records: List[Record], settings: RunSettings, batch_size: int) -> List[Dict[str, Any]]:
+def annotate_model_piece(model: str, records: List[Record], settings: RunSettings) -> List[Dict[str, Any]]:
     """The output records of one piece on a Dask worker, which loads ``model`` once."""
-    return annotate_piece(_pipeline(model), records, settings, batch_size)
+    return annotate_piece(_pipeline(model), records, settings)

@@ -11,8 +11,13 @@ record count, the pipeline's fingerprint, and every setting that changes the rec
 * refuses, naming what differs and leaving the pieces untouched, when an input file or the
   pipeline is not the one the run started with.
 
-``--skip-invalid`` is not recorded: it decides only whether a bad record stops the run, and the
-pieces a stopped run wrote hold records before the bad one, the same either way.
+``--batch-size`` is recorded because a pipeline quantized to int8 scales each batch by its own
+values, so its spans depend on which documents share a batch; batches are formed within each
+piece, so with the same piece and batch sizes a resumed run forms the batches an uninterrupted
+one would. ``--n-process`` and the engine do not change them and are not recorded. Nor is
+``--skip-invalid``: it decides only whether a bad record stops the run, and the pieces a stopped
+run wrote hold records before the bad one, the same either way. A run record from before
+``--batch-size`` was recorded (version 1) resumes with the size given, saying so.
 
 So a resume writes exactly what an uninterrupted run over the same input would. A single-file
 OUTPUT is assembled from its pieces (kept in ``OUTPUT.parts/`` meanwhile) by one more rename at
@@ -22,7 +27,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, Union
 
@@ -33,7 +38,8 @@ from spacy_nested.annotation.inputs import InputFile
 
 PIECE = "part-{:05d}.jsonl"
 RUN_FILE = "run.json"
-RUN_VERSION = 1
+RUN_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 did not record batch_size
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,12 @@ class RunSettings:
     spans_key: str = "nested"
     include_text: bool = False
     max_length: Optional[int] = None  # characters; None: the pipeline's nlp.max_length
+    batch_size: int = 64  # docs per nlp.pipe batch, formed within each piece (int8 spans depend on it)
 
     def __post_init__(self) -> None:
-        if self.piece_size < 1:
-            raise ValueError(f"--piece-size must be at least 1, got {self.piece_size}")
+        for name in ("piece_size", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{self.option(name)} must be at least 1, got {getattr(self, name)}")
 
     @staticmethod
     def option(name: str) -> str:
@@ -173,12 +181,15 @@ class RunRecord:
         }
 
     @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "RunRecord":
-        if data.get("version") != RUN_VERSION:
+    def from_json(cls, data: Dict[str, Any], given: RunSettings) -> Tuple["RunRecord", List[str]]:
+        """The record, and the settings it lacks (an older version's), which take their ``given`` value."""
+        if data.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"unknown version {data.get('version')!r}")
-        known = {f.name for f in fields(RunSettings)}
-        settings = RunSettings(**{k: v for k, v in data["settings"].items() if k in known})
-        return cls(settings, tuple(InputFile(**f) for f in data["inputs"]), data["pipeline"], data["model"])
+        recorded = data["settings"]
+        missing = [f.name for f in fields(RunSettings) if f.name not in recorded]
+        settings = replace(given, **{f.name: recorded[f.name] for f in fields(RunSettings) if f.name in recorded})
+        inputs = tuple(InputFile(**f) for f in data["inputs"])
+        return cls(settings, inputs, data["pipeline"], data["model"]), missing
 
 
 def start_run(
@@ -196,7 +207,7 @@ def start_run(
         if not resume:
             raise FileExistsError(f"{output} exists; remove it to annotate again")
         if pieces.record_file.exists():
-            _check_same_run(_recorded_run(pieces.record_file, output), run, pieces)
+            _check_same_run(_recorded_run(pieces.record_file, output, run.settings, lambda note: None), run, pieces)
         say(f"{output} is complete: nothing to resume")
         return None
     if not pieces.started():
@@ -206,22 +217,29 @@ def start_run(
         raise FileExistsError(
             f"{pieces.folder} holds an unfinished run; use --resume to finish it, or remove {pieces.folder} to start over"
         )
-    recorded = _recorded_run(pieces.run_file, pieces.folder)
+    recorded = _recorded_run(pieces.run_file, pieces.folder, run.settings, say)
     _check_same_run(recorded, run, pieces)
     for name, before, now in _changed_settings(recorded.settings, run.settings):
         say(f"Resuming with the run's {RunSettings.option(name)} {_show(before)} (given: {_show(now)})")
     return pieces, pieces.n_complete(), recorded.settings
 
 
-def _recorded_run(path: Path, written: Path) -> RunRecord:
-    """The run record at ``path`` of what was ``written``; ResumeRefused when missing or unreadable."""
+def _recorded_run(path: Path, written: Path, given: RunSettings, say: Callable[[str], None]) -> RunRecord:
+    """The run record at ``path`` of what was ``written``; ResumeRefused when missing or unreadable.
+    A setting an older record lacks takes its ``given`` value, with a note to ``say``."""
     start_over = f"remove {written} to start over"
     if not path.exists():
         raise ResumeRefused(f"{written} has no {RUN_FILE}, so what its pieces hold is unknown; {start_over}")
     try:
-        return RunRecord.from_json(json.loads(path.read_text(encoding="utf8")))
+        record, missing = RunRecord.from_json(json.loads(path.read_text(encoding="utf8")), given)
     except (ValueError, KeyError, TypeError) as err:
         raise ResumeRefused(f"{path} cannot be read ({err}); {start_over}") from None
+    for name in missing:
+        say(
+            f"{path}, written by an earlier version, does not record {RunSettings.option(name)}: going on with "
+            f"{_show(getattr(given, name))}, which may not be what the run started with; {start_over} to be sure"
+        )
+    return record
 
 
 def _check_same_run(recorded: RunRecord, run: RunRecord, pieces: Pieces) -> None:

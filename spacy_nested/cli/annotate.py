@@ -22,8 +22,10 @@ record has "index" (the record's 0-based position in its file: a line, or a DocB
 OUTPUT.jsonl is one file; any other OUTPUT is a folder of pieces part-00000.jsonl, ...
 
 A killed run is finished by --resume, which goes on with the settings the run started with
-(recorded in run.json beside the pieces) and refuses when the input or the pipeline changed.
+(recorded in run.json beside the pieces: --batch-size too, since an int8 pipeline's spans depend
+on the batch) and refuses when the input or the pipeline changed.
 """
+DEFAULT = RunSettings()  # the options that change the records default to RunSettings' values
 
 
 @app.command("annotate", help=HELP)
@@ -31,12 +33,16 @@ def annotate_cli(
     model: str = typer.Argument(..., help="Pipeline name or path"),
     input_path: Path = typer.Argument(..., help="A .txt, .jsonl or .spacy file, or a folder of them", exists=True),
     output: Path = typer.Argument(..., help="OUTPUT.jsonl (one file) or a folder of JSONL pieces"),
-    text_key: str = typer.Option("text", "--text-key", help="JSONL field of the text (the output's too, with --include-text)"),
-    spans_key: str = typer.Option("nested", "--spans-key", "-k", help="Span group to write"),
-    include_text: bool = typer.Option(False, "--include-text", help="Keep each doc's text in its output record"),
-    batch_size: int = typer.Option(64, "--batch-size", "-b"),
+    text_key: str = typer.Option(
+        DEFAULT.text_key, "--text-key", help="JSONL field of the text (the output's too, with --include-text)"
+    ),
+    spans_key: str = typer.Option(DEFAULT.spans_key, "--spans-key", "-k", help="Span group to write"),
+    include_text: bool = typer.Option(DEFAULT.include_text, "--include-text", help="Keep each doc's text in its output record"),
+    batch_size: int = typer.Option(
+        DEFAULT.batch_size, "--batch-size", "-b", min=1, help="Docs per nlp.pipe batch (recorded: int8 spans depend on it)"
+    ),
     n_process: int = typer.Option(1, "--n-process", "-n"),
-    piece_size: int = typer.Option(1000, "--piece-size", min=1, help="Input records per output piece"),
+    piece_size: int = typer.Option(DEFAULT.piece_size, "--piece-size", min=1, help="Input records per output piece"),
     max_length: Optional[int] = typer.Option(
         None, "--max-length", min=1, help="Longest text in characters (default: the pipeline's nlp.max_length)"
     ),
@@ -49,10 +55,10 @@ def annotate_cli(
 ) -> None:
     if engine not in ("local", "dask"):
         raise typer.BadParameter("choose local or dask", param_hint="--engine")
-    settings = RunSettings(piece_size, text_key, spans_key, include_text, max_length)
+    settings = RunSettings(piece_size, text_key, spans_key, include_text, max_length, batch_size)
     try:
         outcome = annotate_model(
-            model, input_path, output, settings, engine=engine, scheduler=scheduler, batch_size=batch_size,
+            model, input_path, output, settings, engine=engine, scheduler=scheduler,
             n_process=n_process, resume=resume, skip_invalid=skip_invalid, progress=sys.stderr.isatty(),
             say=lambda message: typer.echo(message, err=True),
         )  # fmt: skip

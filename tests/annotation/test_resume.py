@@ -28,7 +28,7 @@ from spacy_nested.annotation.run import ResumeRefused
 from spacy_nested.corpora.formats.errors import FormatError
 from tests.annotation.fake import fake_pipeline
 
-PIPELINES = [fake_pipeline(0), fake_pipeline(1)]
+PIPELINES = [fake_pipeline(0, batch_scaled=True), fake_pipeline(1, batch_scaled=True)]  # spans depend on the batch
 WORDS = ["IL-2", "gene", "NF-kappa", "B", "binds", "the", "Jurkat", "cells", "of", "T"]
 
 
@@ -68,10 +68,12 @@ def cases(draw):
         piece_size=draw(st.integers(1, 4)),
         text_key=draw(st.sampled_from(["text", "body"])),
         include_text=draw(st.booleans()),
+        batch_size=draw(st.integers(1, 4)),
     )
     changes = draw(st.fixed_dictionaries({}, optional={
         "piece_size": st.integers(1, 5), "text_key": st.sampled_from(["text", "body"]),
         "include_text": st.booleans(), "spans_key": st.sampled_from(["nested", "other"]),
+        "batch_size": st.integers(1, 5),
     }))  # fmt: skip
     return {
         "lines": [_line(k, k not in invalid) for k in range(n)],
@@ -172,3 +174,30 @@ def test_a_resume_gives_the_uninterrupted_output_or_refuses_untouched(tmp_path_f
         assert _records(out) or b'"body"' not in after, "nothing was compared"
     else:
         assert str(stopped) == str(stopped_too)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n=st.integers(3, 9),
+    first=st.builds(RunSettings, piece_size=st.integers(2, 4), batch_size=st.integers(1, 4)),
+    batch_at_resume=st.integers(1, 5),
+    kill_at=st.integers(3, 5),
+    single=st.booleans(),
+)
+def test_a_resume_with_another_batch_size_gives_the_uninterrupted_output(
+    tmp_path_factory, n, first, batch_at_resume, kill_at, single
+):
+    """The pipeline's spans depend on its batches (as an int8 pipeline's do): the resumed run keeps
+    the batch size it started with, so its later pieces are batched as they would have been."""
+    root = tmp_path_factory.mktemp("batch")
+    inp = _write_input(root, [_line(k) for k in range(n)], folder=False)
+    out = root / ("out.jsonl" if single else "out")
+    with killed_at(kill_at):  # 1: the run record, 2: the first piece, 3 on: later pieces or the join
+        try:
+            _run(PIPELINES[0], inp, out, first, skip=False)
+        except Killed:
+            pass
+    _run(PIPELINES[0], inp, out, replace(first, batch_size=batch_at_resume), skip=False, resume=True)
+    whole = root / ("whole.jsonl" if single else "whole")
+    _run(PIPELINES[0], inp, whole, first, skip=False)
+    assert _records(out) == _records(whole) and _records(whole)

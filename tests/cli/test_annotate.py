@@ -197,6 +197,37 @@ def test_resume_goes_on_with_the_piece_size_it_started_with_and_says_so(rules, t
     assert [r["index"] for r in _read(tmp_path / "out")] == list(range(30))  # each record once
 
 
+def test_resume_goes_on_with_the_batch_size_it_started_with_so_batch_dependent_spans_match(tmp_path):
+    """A pipeline whose scores depend on the batch (as an int8 one's do): a run resumed with another
+    --batch-size writes what the uninterrupted run writes."""
+    model = tmp_path / "batch_scaled"
+    fake_pipeline(batch_scaled=True).to_disk(model)
+    inp = _jsonl(tmp_path / "in.jsonl", 30)
+    assert _run(model, inp, tmp_path / "whole", "--piece-size", "10", "--batch-size", "4").exit_code == 0
+    assert _run(model, inp, tmp_path / "by8", "--piece-size", "10", "--batch-size", "8").exit_code == 0
+    assert _read(tmp_path / "by8") != _read(tmp_path / "whole")  # the batch size shows in the records
+    _killed_after(tmp_path, model, inp, tmp_path / "out", 1, "--piece-size", "10", "--batch-size", "4")
+    result = _run(model, inp, tmp_path / "out", "--resume", "--batch-size", "8")
+    assert result.exit_code == 0, result.output
+    assert "Resuming with the run's --batch-size 4 (given: 8)" in result.output
+    assert _read(tmp_path / "out") == _read(tmp_path / "whole")
+
+
+def test_a_run_record_without_the_batch_size_resumes_with_the_one_given_and_says_so(rules, tmp_path):
+    """A run.json written before --batch-size was recorded (version 1) still resumes."""
+    inp = _jsonl(tmp_path / "in.jsonl", 30)
+    _killed_after(tmp_path, rules, inp, tmp_path / "out", 1, "--piece-size", "10")
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["version"] == 2 and record["settings"]["batch_size"] == 64
+    record["version"] = 1
+    del record["settings"]["batch_size"]
+    (tmp_path / "out" / "run.json").write_text(json.dumps(record))
+    result = _run(rules, inp, tmp_path / "out", "--resume", "--batch-size", "16")
+    assert result.exit_code == 0, result.output
+    assert "written by an earlier version, does not record --batch-size: going on with 16" in result.output
+    assert [r["index"] for r in _read(tmp_path / "out")] == list(range(30))
+
+
 @pytest.mark.parametrize("change", ["edit", "append", "pipeline"])
 def test_resume_refuses_a_changed_input_or_pipeline_and_names_it(rules, tmp_path, change):
     inp = _jsonl(tmp_path / "in.jsonl", 30)
